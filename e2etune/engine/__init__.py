@@ -1,0 +1,1 @@
+"""The engine: search space, trials, objectives, oracle lifecycle, store and tuners."""

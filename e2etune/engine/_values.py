@@ -1,0 +1,58 @@
+"""Hyperparameter values: the allowed Python types and their protobuf form."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Union
+
+from e2etune.protos import e2etune_pb2
+
+HyperValue = Union[int, float, str, bool]
+
+
+def to_python(value: Any) -> HyperValue:
+    """Returns `value` as a plain Python int, float, str or bool (numpy scalars included)."""
+    if isinstance(value, (bool, str)):
+        return value
+    if hasattr(value, "item") and not isinstance(value, (int, float)):
+        value = value.item()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise TypeError(
+        f"A hyperparameter value must be an int, float, str or bool; got {value!r} "
+        f"of type {type(value).__name__}."
+    )
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equality that keeps bools apart from ints (True is not 1 here)."""
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+def to_proto(value: Any) -> e2etune_pb2.Value:
+    """Returns the protobuf `Value` of a hyperparameter value."""
+    value = to_python(value)
+    if isinstance(value, bool):
+        return e2etune_pb2.Value(boolean_value=value)
+    if isinstance(value, int):
+        return e2etune_pb2.Value(int_value=value)
+    if isinstance(value, float):
+        return e2etune_pb2.Value(float_value=value)
+    return e2etune_pb2.Value(string_value=value)
+
+
+def from_proto(proto: e2etune_pb2.Value) -> HyperValue:
+    """Returns the Python value of a protobuf `Value`."""
+    kind = proto.WhichOneof("kind")
+    if kind is None:
+        raise ValueError("A saved hyperparameter value is empty; the saved state is damaged.")
+    return getattr(proto, kind)

@@ -1,0 +1,242 @@
+"""`BaseTuner`: the framework-free search loop."""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from typing import Any, Callable
+
+from e2etune import errors
+from e2etune.engine.display import Display
+from e2etune.engine.hypermodel import HyperModel, get_hypermodel
+from e2etune.engine.hyperparameters import HyperParameters
+from e2etune.engine.objective import best_step_of, convert_to_metrics
+from e2etune.engine.oracle import Oracle
+from e2etune.engine.trial import Trial, TrialStatus
+
+
+def builds_hypermodel(run_trial: Callable) -> Callable:
+    """Marks a built-in `run_trial` that needs a hypermodel (user overrides do not)."""
+    run_trial._builds_hypermodel = True
+    return run_trial
+
+
+class BaseTuner:
+    """Runs trials proposed by an oracle until it says stop.
+
+    Override `run_trial(trial, *args, **kwargs)` to put the whole workflow in
+    one place, reading values from `trial.hyperparameters`, or give a
+    `hypermodel`. Whatever `search()` receives reaches `run_trial`.
+
+    Args:
+        oracle: The search algorithm. None makes the default one from
+            `oracle_kwargs` (`objective`, `max_trials`, `seed`, ...).
+        hypermodel: A `HyperModel` or a `build(hp)` function; optional when
+            `run_trial` is overridden.
+        directory: Folder of the project folders. Defaults to ".".
+        project_name: Name of this search's folder. Defaults to "untitled_project".
+        overwrite: Whether to discard a saved search of the same project
+            instead of resuming it. Defaults to False.
+        logger: Unused; kept for KerasTuner compatibility.
+        tuner_id: Id of this worker. Defaults to "tuner0".
+        **oracle_kwargs: Arguments of the default oracle when `oracle` is None.
+    """
+
+    def __init__(
+        self,
+        oracle: Oracle | None = None,
+        hypermodel: Any = None,
+        directory: str | os.PathLike | None = None,
+        project_name: str | None = None,
+        overwrite: bool = False,
+        logger: Any = None,
+        tuner_id: str | None = None,
+        **oracle_kwargs: Any,
+    ) -> None:
+        self.hypermodel: HyperModel | None = get_hypermodel(hypermodel)
+        if self.hypermodel is None and not self._overrides_run_trial():
+            raise ValueError(
+                f"{type(self).__name__} got no `hypermodel` and does not override `run_trial`. "
+                "Pass `hypermodel=` (a HyperModel or a build(hp) function), or subclass the "
+                "tuner and override `run_trial(self, trial, *args, **kwargs)`."
+            )
+        if oracle is None:
+            oracle = self._default_oracle(**oracle_kwargs)
+        elif oracle_kwargs:
+            raise TypeError(
+                f"Unexpected arguments {sorted(oracle_kwargs)}: oracle arguments are given either "
+                "to the oracle you pass or, without `oracle=`, to the tuner."
+            )
+        if not isinstance(oracle, Oracle):
+            raise TypeError(f"`oracle` must be an e2etune Oracle; got {type(oracle).__name__}.")
+        self.oracle = oracle
+        self.directory = os.fspath(directory) if directory is not None else "."
+        self.project_name = project_name or "untitled_project"
+        self.tuner_id = tuner_id or "tuner0"
+        self.logger = logger
+        self.oracle._set_project_dir(self.directory, self.project_name, overwrite=overwrite)
+        self._display = Display(self.oracle)
+        self._populate_initial_space()
+
+    @classmethod
+    def _overrides_run_trial(cls) -> bool:
+        return not getattr(cls.run_trial, "_builds_hypermodel", False)
+
+    def _default_oracle(self, **oracle_kwargs: Any) -> Oracle:
+        """The oracle of a tuner made without one: random search."""
+        from e2etune.oracles.random_search import RandomSearchOracle
+
+        return RandomSearchOracle(**oracle_kwargs)
+
+    def _populate_initial_space(self) -> None:
+        """Runs the hypermodel's declarations once so the space is known before the search."""
+        if self.hypermodel is None:
+            return
+        hp = self.oracle.get_space()
+        self.hypermodel.declare_hyperparameters(hp)
+        self._discover_space(hp)
+        self.oracle.update_space(hp)
+
+    def _discover_space(self, hp: HyperParameters) -> None:
+        """Declares the hypermodel's hyperparameters into `hp` (the Keras tuner builds a model)."""
+        self.hypermodel.build(hp)
+
+    # The search loop.
+
+    def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
+        """Runs trials until the oracle stops; every argument reaches `run_trial`.
+
+        `verbose` (default 1) also sets how much the search prints per trial.
+        """
+        self._display.verbose = fit_kwargs.get("verbose", 1)
+        self.on_search_begin()
+        while True:
+            trial = self.oracle.create_trial(self.tuner_id)
+            if trial.status == TrialStatus.STOPPED:
+                break
+            if trial.status == TrialStatus.IDLE:
+                time.sleep(1)
+                continue
+            self.on_trial_begin(trial)
+            self._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
+            self.on_trial_end(trial)
+        self.on_search_end()
+
+    def _try_run_and_update_trial(self, trial: Trial, *fit_args: Any, **fit_kwargs: Any) -> None:
+        try:
+            self._run_and_update_trial(trial, *fit_args, **fit_kwargs)
+            trial.status = TrialStatus.COMPLETED
+        except errors.FatalError:
+            raise
+        except Exception as error:
+            trial.message = traceback.format_exc()
+            failed = isinstance(error, errors.FailedTrialError)
+            trial.status = TrialStatus.FAILED if failed else TrialStatus.INVALID
+
+    def _run_and_update_trial(self, trial: Trial, *fit_args: Any, **fit_kwargs: Any) -> None:
+        results = self.run_trial(trial, *fit_args, **fit_kwargs)
+        objective = self.oracle.objective
+        if results is None and self.oracle.get_trial(trial.trial_id).metrics.exists(objective.name):
+            return
+        metrics = convert_to_metrics(results, objective)
+        self.oracle.update_trial(trial.trial_id, metrics, step=best_step_of(results, objective))
+
+    @builds_hypermodel
+    def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
+        """Runs one trial and returns its result; override it for the `run_trial` workflow.
+
+        The default builds the hypermodel with `trial.hyperparameters` and
+        returns `hypermodel.fit(hp, model, *args, **kwargs)`.
+
+        Returns:
+            A number (the objective), a dict of metrics, a Keras `History`, or
+            a list of these (one per execution).
+        """
+        hp = trial.hyperparameters
+        model = self.hypermodel.build(hp)
+        return self.hypermodel.fit(hp, model, *args, **kwargs)
+
+    # Hooks.
+
+    def on_search_begin(self) -> None:
+        """Called once when `search()` starts."""
+
+    def on_search_end(self) -> None:
+        """Called once when `search()` ends."""
+
+    def on_trial_begin(self, trial: Trial) -> None:
+        """Called before each trial runs."""
+        self._display.on_trial_begin(trial)
+
+    def on_trial_end(self, trial: Trial) -> None:
+        """Called after each trial; reports it to the oracle (call `super()` when overriding)."""
+        try:
+            self.oracle.end_trial(trial)
+        finally:
+            self._display.on_trial_end(trial)
+
+    # Results.
+
+    def get_best_hyperparameters(self, num_trials: int = 1) -> list[HyperParameters]:
+        """The hyperparameters of the best trials, best first."""
+        return [t.hyperparameters for t in self.oracle.get_best_trials(num_trials)]
+
+    def get_best_models(self, num_models: int = 1) -> list[Any]:
+        """The models of the best trials, best first (see `load_model`)."""
+        return [self.load_model(t) for t in self.oracle.get_best_trials(num_models)]
+
+    def load_model(self, trial: Trial) -> Any:
+        """Returns the model of a trial; framework integrations implement it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not keep models; use the Keras `Tuner` for "
+            "`get_best_models()`, or retrain with `get_best_hyperparameters()`."
+        )
+
+    def search_space_summary(self, extended: bool = False) -> None:
+        """Prints the hyperparameters of the search space."""
+        space = self.oracle.get_space().space
+        print("Search space summary")
+        print(f"Default search space size: {len(space)}")
+        for hp in space:
+            config = hp.get_config()
+            config.pop("name")
+            if not extended:
+                config.pop("conditions", None)
+            print(f"{hp.name} ({type(hp).__name__})")
+            print(config)
+
+    def results_summary(self, num_trials: int = 10) -> None:
+        """Prints the best `num_trials` trials."""
+        print("Results summary")
+        print(f"Results in {self.project_dir}")
+        print(f"Showing {num_trials} best trials")
+        print(self.oracle.objective)
+        for trial in self.oracle.get_best_trials(num_trials):
+            print()
+            trial.summary()
+
+    @property
+    def remaining_trials(self) -> int | None:
+        """How many trials are left, or None without `max_trials`."""
+        return self.oracle.remaining_trials()
+
+    @property
+    def project_dir(self) -> str:
+        """`<directory>/<project_name>`."""
+        return os.path.join(self.directory, self.project_name)
+
+    def get_trial_dir(self, trial_id: str) -> str:
+        """The folder of a trial's files (`trial_<id>`), created if missing."""
+        path = os.path.join(self.project_dir, f"trial_{trial_id}")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def save(self) -> None:
+        """Commits the search state (every trial event is committed already)."""
+        self.oracle.save()
+
+    def reload(self) -> None:
+        """Reloads the saved search from the project folder."""
+        self.oracle.reload()
+

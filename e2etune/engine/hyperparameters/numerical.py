@@ -1,0 +1,284 @@
+"""Numerical hyperparameters: `Int` and `Float`, on linear or logarithmic scales."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Sequence
+
+from e2etune.engine.conditions import Parent
+from e2etune.engine.hyperparameters.base import HyperParameter, bin_index
+from e2etune.protos import e2etune_pb2
+
+SAMPLINGS = ("linear", "log", "reverse_log")
+_SAMPLING_TO_PROTO = {
+    "linear": e2etune_pb2.LINEAR,
+    "log": e2etune_pb2.LOG,
+    "reverse_log": e2etune_pb2.REVERSE_LOG,
+}
+_PROTO_TO_SAMPLING = {v: k for k, v in _SAMPLING_TO_PROTO.items()}
+
+
+def to_unit(value: float, low: float, high: float, sampling: str) -> float:
+    """Position of `value` in [low, high] on the sampling's scale, in [0, 1]."""
+    if high == low:
+        return 0.5
+    if sampling == "linear":
+        prob = (value - low) / (high - low)
+    elif sampling == "log":
+        prob = math.log(value / low) / math.log(high / low)
+    else:
+        prob = 1.0 - math.log(max(high + low - value, low) / low) / math.log(high / low)
+    return min(max(prob, 0.0), 1.0)
+
+
+def from_unit(prob: float, low: float, high: float, sampling: str) -> float:
+    """The value at position `prob` of [low, high] on the sampling's scale."""
+    prob = float(prob)
+    if prob <= 0.0:
+        return low
+    if prob >= 1.0:
+        return high
+    if sampling == "linear":
+        value = low + prob * (high - low)
+    elif sampling == "log":
+        value = low * math.exp(prob * math.log(high / low))
+    else:
+        value = high + low - low * math.exp((1.0 - prob) * math.log(high / low))
+    return min(max(value, low), high)
+
+
+class _Numerical(HyperParameter):
+    """Shared range, step and sampling logic of `Int` and `Float`."""
+
+    _number_type: type = float
+
+    def __init__(
+        self,
+        name: str,
+        min_value: Any,
+        max_value: Any,
+        step: Any = None,
+        sampling: str | None = "linear",
+        default: Any = None,
+        conditions: Sequence[Parent] | None = None,
+    ) -> None:
+        super().__init__(name, conditions=conditions)
+        self.min_value = self._number(min_value, "min_value")
+        self.max_value = self._number(max_value, "max_value")
+        self.step = None if step is None else self._number(step, "step")
+        self.sampling = self._check_sampling(sampling)
+        self._check_range()
+        self._values_cache: list | None = None
+        self._default = self.min_value if default is None else self._number(default, "default")
+        if not self.min_value <= self._default <= self.max_value:
+            raise ValueError(
+                f"{self._describe()}: default {default!r} is outside "
+                f"[{self.min_value}, {self.max_value}]. Pass a default within the range."
+            )
+
+    def _number(self, value: Any, what: str) -> Any:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{self._describe()}: {what} must be a number; got {value!r}.")
+        if not math.isfinite(value):
+            raise ValueError(f"{self._describe()}: {what} must be finite; got {value!r}.")
+        if self._number_type is int:
+            if value != int(value):
+                raise ValueError(
+                    f"{self._describe()}: {what} must be an integer; got {value!r}. "
+                    "Use `Float` for non-integer values."
+                )
+            return int(value)
+        return float(value)
+
+    def _check_sampling(self, sampling: str | None) -> str:
+        sampling = "linear" if sampling is None else str(sampling).lower()
+        if sampling not in SAMPLINGS:
+            raise ValueError(
+                f"{self._describe()}: unknown sampling {sampling!r}. "
+                f"Use one of {', '.join(map(repr, SAMPLINGS))}."
+            )
+        return sampling
+
+    def _check_range(self) -> None:
+        if self.min_value > self.max_value:
+            raise ValueError(
+                f"{self._describe()}: min_value ({self.min_value}) is greater than "
+                f"max_value ({self.max_value}). Pass min_value <= max_value."
+            )
+        if self.step is not None and self.step <= 0:
+            raise ValueError(f"{self._describe()}: step must be positive; got {self.step}.")
+        if self.sampling != "linear":
+            if self.min_value <= 0:
+                raise ValueError(
+                    f"{self._describe()}: {self.sampling} sampling needs min_value > 0; "
+                    f"got {self.min_value}. Use sampling='linear' or a positive range."
+                )
+            if self.step is not None and self.step <= 1:
+                raise ValueError(
+                    f"{self._describe()}: with {self.sampling} sampling, step is a factor "
+                    f"between successive values and must be greater than 1; got {self.step}."
+                )
+
+    @property
+    def values(self) -> Sequence | None:
+        """The possible values in increasing order, or None for a continuous `Float`."""
+        if self.step is None:
+            return None
+        if self._values_cache is None:
+            self._values_cache = self._stepped_values()
+        return self._values_cache
+
+    def _stepped_values(self) -> list:
+        low, high, step, cast = self.min_value, self.max_value, self.step, self._number_type
+        if self.sampling == "linear":
+            count = int(math.floor((high - low) / step * (1 + 1e-12) + 1e-9)) + 1
+            return [cast(low + k * step) for k in range(count)]
+        count = int(math.floor(math.log(high / low) / math.log(step) + 1e-9)) + 1
+        geometric = [cast(low * step**k) for k in range(count)]
+        if self.sampling == "log":
+            return geometric
+        return sorted(cast(high + low - v) for v in geometric)
+
+    def _nearest_index(self, value: float) -> int:
+        values = self.values
+        index = min(range(len(values)), key=lambda i: abs(values[i] - value))
+        return index
+
+    def prob_to_value(self, prob: float) -> Any:
+        if self.step is not None:
+            values = self.values
+            return values[bin_index(prob, len(values))]
+        return self._continuous_value(prob)
+
+    def value_to_prob(self, value: Any) -> float:
+        if self.step is not None:
+            return (self._nearest_index(value) + 0.5) / len(self.values)
+        return self._continuous_prob(value)
+
+    def validate_value(self, value: Any) -> Any:
+        value = self._number(value, "value")
+        if not self.min_value <= value <= self.max_value:
+            raise ValueError(
+                f"{self._describe()}: value {value!r} is outside "
+                f"[{self.min_value}, {self.max_value}]."
+            )
+        return value
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            min_value=self.min_value, max_value=self.max_value, step=self.step, sampling=self.sampling
+        )
+        return config
+
+    def _spec_to_proto(self) -> Any:
+        spec_type = e2etune_pb2.IntSpec if self._number_type is int else e2etune_pb2.FloatSpec
+        spec = spec_type(
+            min_value=self.min_value,
+            max_value=self.max_value,
+            sampling=_SAMPLING_TO_PROTO[self.sampling],
+            default=self.default,
+        )
+        if self.step is not None:
+            spec.step = self.step
+        return spec
+
+    @classmethod
+    def _from_spec(cls, name: str, spec: Any, conditions: list[Parent]) -> "_Numerical":
+        return cls(
+            name,
+            spec.min_value,
+            spec.max_value,
+            step=spec.step if spec.HasField("step") else None,
+            sampling=_PROTO_TO_SAMPLING.get(spec.sampling, "linear"),
+            default=spec.default,
+            conditions=conditions,
+        )
+
+
+class Int(_Numerical):
+    """An integer hyperparameter in [min_value, max_value], both included.
+
+    Args:
+        name: Unique name of the hyperparameter.
+        min_value: Smallest value (inclusive).
+        max_value: Largest value (inclusive).
+        step: Distance between successive values (a factor with log sampling);
+            None means every integer in the range. Defaults to None.
+        sampling: "linear" (default), "log" (dense near min_value) or
+            "reverse_log" (dense near max_value).
+        default: Value before tuning; defaults to min_value.
+        conditions: `Parent` conditions for it to be active.
+
+    Example:
+        >>> hp = Int("units", 32, 512, step=2, sampling="log")
+        >>> hp.values
+        [32, 64, 128, 256, 512]
+    """
+
+    proto_field = "int_spec"
+    _number_type = int
+
+    @property
+    def values(self) -> Sequence:
+        """Every possible value in increasing order."""
+        if self.step is None:
+            return range(self.min_value, self.max_value + 1)
+        return super().values
+
+    def _continuous_value(self, prob: float) -> int:
+        value = from_unit(prob, self.min_value, self.max_value + 1, self.sampling)
+        return min(int(math.floor(value)), self.max_value)
+
+    def _continuous_prob(self, value: Any) -> float:
+        return to_unit(value + 0.5, self.min_value, self.max_value + 1, self.sampling)
+
+    def _nearest_index(self, value: float) -> int:
+        if self.step is None:
+            return int(value) - self.min_value
+        return super()._nearest_index(value)
+
+    def prob_to_value(self, prob: float) -> int:
+        if self.step is None:
+            return self._continuous_value(prob)
+        return super().prob_to_value(prob)
+
+
+class Float(_Numerical):
+    """A float hyperparameter in [min_value, max_value].
+
+    Args:
+        name: Unique name of the hyperparameter.
+        min_value: Smallest value (inclusive).
+        max_value: Largest value (inclusive).
+        step: Distance between successive values (a factor with log sampling);
+            None (default) means continuous.
+        sampling: "linear" (default), "log" (dense near min_value) or
+            "reverse_log" (dense near max_value).
+        default: Value before tuning; defaults to min_value.
+        conditions: `Parent` conditions for it to be active.
+
+    Example:
+        >>> lr = Float("learning_rate", 1e-4, 1e-1, sampling="log")
+    """
+
+    proto_field = "float_spec"
+    _number_type = float
+    #: Number of values a grid search visits on a `Float` without a step.
+    GRID_SIZE = 10
+
+    def _continuous_value(self, prob: float) -> float:
+        return from_unit(prob, self.min_value, self.max_value, self.sampling)
+
+    def _continuous_prob(self, value: Any) -> float:
+        return to_unit(float(value), self.min_value, self.max_value, self.sampling)
+
+    def grid_values(self) -> list:
+        """The stepped values, or `GRID_SIZE` values evenly spread on the sampling's scale."""
+        if self.step is not None:
+            return list(self.values)
+        if self.min_value == self.max_value:
+            return [self.min_value]
+        size = self.GRID_SIZE
+        return [self._continuous_value(k / (size - 1)) for k in range(size)]

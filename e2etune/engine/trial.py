@@ -1,0 +1,154 @@
+"""`Trial`: one point of the search space, its status and its metrics."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from e2etune.engine.hyperparameters import HyperParameters
+from e2etune.engine.metrics import MetricsTracker
+from e2etune.protos import e2etune_pb2
+
+
+class TrialStatus:
+    """The states of a trial, as KerasTuner names them."""
+
+    #: Being run by a worker.
+    RUNNING = "RUNNING"
+    #: Created but not started (used by algorithms that queue trials).
+    IDLE = "IDLE"
+    #: Ended without a usable score (e.g. a NaN objective).
+    INVALID = "INVALID"
+    #: Stopped early by the algorithm.
+    STOPPED = "STOPPED"
+    #: Ended with a score.
+    COMPLETED = "COMPLETED"
+    #: Ended with an error, after any retries.
+    FAILED = "FAILED"
+
+    ALL = (RUNNING, IDLE, INVALID, STOPPED, COMPLETED, FAILED)
+    #: The statuses of a trial that is over and never runs again.
+    ENDED = (INVALID, STOPPED, COMPLETED, FAILED)
+
+    @staticmethod
+    def to_proto(status: str) -> int:
+        """The protobuf enum value of a status."""
+        return e2etune_pb2.TrialStatus.Value(status)
+
+    @staticmethod
+    def from_proto(value: int) -> str:
+        """The status of a protobuf enum value."""
+        name = e2etune_pb2.TrialStatus.Name(value)
+        if name not in TrialStatus.ALL:
+            raise ValueError(f"A saved trial has no valid status ({name}); the state is damaged.")
+        return name
+
+
+class Trial:
+    """One configuration tried by the search.
+
+    Attributes:
+        trial_id: Unique id; `tuner.get_trial_dir(trial_id)` is its folder.
+        hyperparameters: The `HyperParameters` of this trial.
+        status: One of the `TrialStatus` values.
+        score: The objective's value, or None until it ends with one.
+        best_step: The step (epoch) where the score was reached.
+        metrics: A `MetricsTracker` of everything recorded.
+        message: The error of a failed trial, with its traceback.
+
+    Args:
+        hyperparameters: The trial's `HyperParameters`.
+        trial_id: Its id; the oracle assigns one.
+        status: Initial status; defaults to RUNNING.
+        message: Optional message.
+    """
+
+    def __init__(
+        self,
+        hyperparameters: HyperParameters,
+        trial_id: str | None = None,
+        status: str = TrialStatus.RUNNING,
+        message: str | None = None,
+    ) -> None:
+        self.hyperparameters = hyperparameters
+        self.trial_id = trial_id
+        self.status = status
+        self.message = message
+        self.metrics = MetricsTracker()
+        self.score: float | None = None
+        self.best_step: int | None = 0
+        #: How many times the trial was started.
+        self.attempts = 0
+
+    def summary(self) -> None:
+        """Prints the trial's id, hyperparameters, score and message."""
+        print(self.summary_text())
+
+    def summary_text(self) -> str:
+        """The text `summary()` prints."""
+        lines = [f"Trial {self.trial_id} summary", "Hyperparameters:"]
+        values = self.hyperparameters.values
+        lines += [f"{name}: {value}" for name, value in values.items()] or ["default configuration"]
+        if self.score is not None:
+            lines.append(f"Score: {self.score}")
+        if self.message:
+            lines.append(self.message)
+        return "\n".join(lines)
+
+    def display_hyperparameters(self) -> str:
+        """The trial's active values as `name=value` pairs."""
+        return ", ".join(f"{name}={value}" for name, value in self.hyperparameters.values.items())
+
+    def to_proto(self) -> e2etune_pb2.Trial:
+        """Returns the trial as a protobuf message."""
+        proto = e2etune_pb2.Trial(
+            trial_id=self.trial_id or "",
+            hyperparameters=self.hyperparameters.to_proto(),
+            status=TrialStatus.to_proto(self.status),
+            best_step=self.best_step or 0,
+            metrics=self.metrics.to_proto(),
+            message=self.message or "",
+            attempts=self.attempts,
+        )
+        if self.score is not None:
+            proto.score = self.score
+        return proto
+
+    @classmethod
+    def from_proto(cls, proto: e2etune_pb2.Trial) -> "Trial":
+        """Makes a trial from its protobuf message."""
+        trial = cls(
+            HyperParameters.from_proto(proto.hyperparameters),
+            trial_id=proto.trial_id,
+            status=TrialStatus.from_proto(proto.status),
+            message=proto.message or None,
+        )
+        trial.score = proto.score if proto.HasField("score") else None
+        trial.best_step = proto.best_step
+        trial.metrics = MetricsTracker.from_proto(proto.metrics)
+        trial.attempts = proto.attempts
+        return trial
+
+    def get_state(self) -> dict[str, Any]:
+        """The trial as a plain dict (KerasTuner's `get_state`)."""
+        return {
+            "trial_id": self.trial_id,
+            "hyperparameters": self.hyperparameters.get_config(),
+            "metrics": {
+                name: {"direction": h.direction,
+                       "observations": [{"value": o.value, "step": o.step} for o in h.get_history()]}
+                for name, h in self.metrics.metrics.items()
+            },
+            "score": self.score,
+            "best_step": self.best_step,
+            "status": self.status,
+            "message": self.message,
+        }
+
+    @property
+    def has_finite_score(self) -> bool:
+        """Whether the trial has a score that is a finite number."""
+        return self.score is not None and math.isfinite(self.score)
+
+    def __repr__(self) -> str:
+        return f"Trial(trial_id={self.trial_id!r}, status={self.status!r}, score={self.score!r})"

@@ -1,0 +1,6 @@
+"""Search algorithms: each oracle decides the values of the next trial."""
+
+from e2etune.engine.oracle import Oracle
+from e2etune.oracles.random_search import RandomSearchOracle
+
+__all__ = ["Oracle", "RandomSearchOracle"]

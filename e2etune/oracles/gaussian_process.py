@@ -1,0 +1,356 @@
+"""Gaussian process regression for Bayesian optimization (numpy + scipy).
+
+The model behind :class:`~e2etune.oracles.BayesianOptimizationOracle`: a
+zero-mean Gaussian process on standardized outputs with a Matérn-5/2 kernel,
+one length scale per input column (ARD), a signal variance and a noise
+variance. Kernel parameters are fitted by maximizing the log marginal
+likelihood plus log priors with analytic gradients and L-BFGS-B, warm-started
+from the previous fit.
+
+Inputs live in the unit cube, already encoded by the caller: a continuous
+column holds a float in ``[0, 1]``, a discrete column one of the positions of
+its grid, a categorical column the index of the category as a float.
+
+Example:
+    >>> import numpy as np
+    >>> gp = GaussianProcess([Dimension("continuous"), Dimension("categorical", n_choices=3)])
+    >>> x = np.array([[0.1, 0.0], [0.5, 1.0], [0.9, 2.0], [0.3, 1.0]])
+    >>> mean, std = gp.fit(x, np.array([1.0, 0.2, 0.5, 0.4])).predict(x[:2])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.optimize
+from scipy.linalg import lapack, solve_triangular
+
+from e2etune.oracles import _kernel
+
+_KINDS = ("continuous", "discrete", "categorical")
+_MAX_FIT_ITERATIONS = 50
+_COLD_RESTARTS = 2
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dimension:
+    """One column of the encoded input matrix.
+
+    Args:
+        kind: ``"continuous"`` (any value in ``[0, 1]``), ``"discrete"`` (one
+            of the positions in ``grid``) or ``"categorical"`` (a category
+            index ``0, ..., n_choices - 1`` stored as a float).
+        grid: For ``"discrete"`` only: the allowed positions, strictly
+            increasing, within ``[0, 1]``; stored as a read-only float array.
+        n_choices: For ``"categorical"`` only: the number of categories, at
+            least 1.
+
+    Raises:
+        ValueError: when the kind is unknown or its fields are missing,
+            superfluous or invalid.
+
+    Example:
+        >>> Dimension("discrete", grid=[0.0, 0.5, 1.0]).grid
+        array([0. , 0.5, 1. ])
+    """
+
+    kind: str
+    grid: np.ndarray | None = None
+    n_choices: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"Dimension kind must be one of {_KINDS}, got {self.kind!r}.")
+        if self.kind != "discrete" and self.grid is not None:
+            raise ValueError(f"Only a 'discrete' dimension takes a grid, got one for {self.kind!r}.")
+        if self.kind != "categorical" and self.n_choices is not None:
+            raise ValueError(f"Only a 'categorical' dimension takes n_choices, got one for {self.kind!r}.")
+        if self.kind == "discrete":
+            object.__setattr__(self, "grid", _validated_grid(self.grid))
+        if self.kind == "categorical":
+            n = self.n_choices
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"A 'categorical' dimension needs an integer n_choices >= 1, got {n!r}.")
+            object.__setattr__(self, "n_choices", int(n))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Dimension):
+            return NotImplemented
+        same_grid = (self.grid is None and other.grid is None) or (
+            self.grid is not None and other.grid is not None and np.array_equal(self.grid, other.grid)
+        )
+        return self.kind == other.kind and self.n_choices == other.n_choices and same_grid
+
+    def __hash__(self) -> int:
+        grid = None if self.grid is None else tuple(self.grid.tolist())
+        return hash((self.kind, grid, self.n_choices))
+
+
+def _validated_grid(grid: Any) -> np.ndarray:
+    if grid is None:
+        raise ValueError("A 'discrete' dimension needs a grid of allowed positions in [0, 1].")
+    values = np.array(grid, dtype=float)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"The grid must be a non-empty 1-d sequence, got shape {values.shape}.")
+    if not np.all(np.isfinite(values)) or values[0] < 0.0 or values[-1] > 1.0:
+        raise ValueError(f"The grid positions must lie in [0, 1], got {values.tolist()}.")
+    if np.any(np.diff(values) <= 0.0):
+        raise ValueError(f"The grid must be strictly increasing, got {values.tolist()}.")
+    values.flags.writeable = False
+    return values
+
+
+class GaussianProcess:
+    """Gaussian process with a Matérn-5/2 ARD kernel over mixed inputs.
+
+    Continuous and discrete columns contribute ``(x_i - x'_i)^2 / l_i^2`` to
+    the squared scaled distance ``r^2``, categorical columns ``1 / l_i^2``
+    when the categories differ and 0 when they are equal; the covariance is
+    ``s * (1 + sqrt5 r + 5/3 r^2) exp(-sqrt5 r) + noise * [x == x']``, on
+    standardized outputs, with ``noise >= 1e-6``. See
+    :func:`e2etune.oracles._kernel.log_prior` for the priors.
+
+    Args:
+        dimensions: One :class:`Dimension` per input column.
+        seed: Seeds the random restarts of the first fit (the fits after it
+            are warm-started and deterministic). ``None`` (the default) uses
+            0.
+
+    Raises:
+        ValueError: when ``dimensions`` is empty or holds anything but
+            :class:`Dimension`.
+    """
+
+    def __init__(self, dimensions: Sequence[Dimension], seed: int | None = None):
+        self.dimensions = tuple(dimensions)
+        if not self.dimensions:
+            raise ValueError("A GaussianProcess needs at least one dimension.")
+        for dim in self.dimensions:
+            if not isinstance(dim, Dimension):
+                raise ValueError(f"dimensions must hold Dimension objects, got {type(dim).__name__}.")
+        self.seed = seed
+        self._encoding = _kernel.Encoding(
+            [d.kind == "categorical" for d in self.dimensions],
+            [d.n_choices or 0 for d in self.dimensions],
+        )
+        self._theta: np.ndarray | None = None
+        self._x: np.ndarray | None = None
+        self._y: np.ndarray | None = None
+
+    @property
+    def n_dims(self) -> int:
+        """The number of input columns."""
+        return len(self.dimensions)
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` has been called."""
+        return self._x is not None
+
+    @property
+    def x_train(self) -> np.ndarray | None:
+        """The inputs of the last :meth:`fit`, ``(n, n_dims)``, or ``None``."""
+        return self._x
+
+    @property
+    def y_train(self) -> np.ndarray | None:
+        """The outputs of the last :meth:`fit`, original units, or ``None``."""
+        return self._y
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> GaussianProcess:
+        """Fits the kernel parameters and conditions the process on the data.
+
+        Starts L-BFGS-B from the parameters of the previous fit (or of
+        :meth:`set_state`); the first fit starts from defaults and a few
+        random points and keeps the best.
+
+        Args:
+            x: Inputs, shape ``(n, n_dims)``, encoded as the dimensions say.
+            y: Outputs, shape ``(n,)``, finite. Constant outputs are fine.
+
+        Returns:
+            The process itself.
+
+        Raises:
+            ValueError: for wrong shapes, non-finite values or category
+                indices out of range.
+        """
+        x = self._check_x(x)
+        y = np.asarray(y, dtype=float)
+        if y.shape != (x.shape[0],) or y.size == 0:
+            raise ValueError(f"y must have shape ({x.shape[0]},) with n >= 1, got {y.shape}.")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y must be finite; drop or replace NaN and infinite scores before fitting.")
+        self._y_mean = float(np.mean(y))
+        std = float(np.std(y))
+        self._y_std = std if std > 1e-12 * max(1.0, abs(self._y_mean)) else 1.0
+        y_std = (y - self._y_mean) / self._y_std
+
+        raw = self._encoding.raw(x)
+        self._theta = self._optimize_theta(raw, y_std)
+        cov, _ = _kernel.kernel_matrix(self._theta, raw, self._encoding.owner)
+        self._factor = _kernel.cholesky(cov)
+        self._alpha, _ = lapack.dpotrs(self._factor, y_std, lower=1)
+        self._x, self._y, self._raw = x.copy(), y.copy(), raw
+        self._x.flags.writeable = self._y.flags.writeable = False
+        return self
+
+    def _optimize_theta(self, raw: np.ndarray, y: np.ndarray) -> np.ndarray:
+        bounds = _kernel.theta_bounds(self.n_dims)
+        starts = [self._theta] if self._theta is not None else self._cold_starts(bounds)
+        best_theta, best_value = None, np.inf
+        for start in starts:
+            theta, value = self._run_lbfgs(start, raw, y, bounds)
+            if value < best_value:
+                best_theta, best_value = theta, value
+        if best_theta is None:
+            best_theta, _ = self._run_lbfgs(_kernel.default_theta(self.n_dims), raw, y, bounds)
+        return best_theta
+
+    def _cold_starts(self, bounds: list[tuple[float, float]]) -> list[np.ndarray]:
+        rng = np.random.default_rng(0 if self.seed is None else self.seed)
+        default = _kernel.default_theta(self.n_dims)
+        low, high = np.array(bounds).T
+        randoms = [np.clip(default + rng.normal(0.0, 1.0, default.size), low, high) for _ in range(_COLD_RESTARTS)]
+        return [default] + randoms
+
+    def _run_lbfgs(self, start, raw, y, bounds) -> tuple[np.ndarray, float]:
+        low, high = np.array(bounds).T
+        start = np.clip(start, low, high)
+        try:
+            result = scipy.optimize.minimize(
+                _kernel.negative_log_posterior,
+                start,
+                args=(raw, self._encoding.owner, y),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": _MAX_FIT_ITERATIONS, "ftol": 1e-9, "gtol": 1e-4},
+            )
+        except np.linalg.LinAlgError:
+            return start, np.inf
+        if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
+            return start, np.inf
+        return result.x, float(result.fun)
+
+    def predict(self, x: np.ndarray, return_std: bool = True) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Posterior of the latent function at ``x``, in original output units.
+
+        Args:
+            x: Inputs, shape ``(m, n_dims)``.
+            return_std: Whether to return the posterior standard deviation
+                too (default ``True``). It excludes the observation noise.
+
+        Returns:
+            The posterior mean, shape ``(m,)``, and with ``return_std`` the
+            tuple ``(mean, std)``.
+
+        Raises:
+            RuntimeError: before the first :meth:`fit`.
+            ValueError: for a wrongly shaped or encoded ``x``.
+        """
+        mean, var = self._posterior(self._check_x(x), with_grad=False)[:2]
+        mean = self._y_mean + self._y_std * mean
+        if not return_std:
+            return mean
+        return mean, self._y_std * np.sqrt(var)
+
+    def _posterior_with_grad(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Posterior mean and variance with their gradients, original units.
+
+        Args:
+            x: Inputs, shape ``(m, n_dims)``, already validated.
+
+        Returns:
+            ``(mean, var, dmean, dvar)`` with shapes ``(m,)``, ``(m,)``,
+            ``(m, n_dims)``, ``(m, n_dims)``; the gradient columns of
+            categorical dimensions are zero.
+        """
+        mean, var, dmean, dvar = self._posterior(x, with_grad=True)
+        scale = self._y_std
+        return self._y_mean + scale * mean, scale**2 * var, scale * dmean, scale**2 * dvar
+
+    def _posterior(self, x: np.ndarray, with_grad: bool):
+        if self._x is None:
+            raise RuntimeError("Call fit() before asking the GaussianProcess for predictions.")
+        theta, owner = self._theta, self._encoding.owner
+        inv_length = np.exp(-theta[:-2])
+        signal = np.exp(theta[-2])
+        r2 = _kernel.squared_distances(self._encoding.raw(x) * inv_length[owner], self._raw * inv_length[owner])
+        k, dk = _kernel.matern52(r2, signal)
+        mean = k @ self._alpha
+        v = solve_triangular(self._factor, k.T, lower=True, check_finite=False)
+        var = np.maximum(signal - np.einsum("ij,ij->j", v, v), 1e-12 * signal)
+        if not with_grad:
+            return mean, var
+        beta = solve_triangular(self._factor, v, lower=True, trans="T", check_finite=False)
+        numeric = self._encoding.numeric
+        dmean = np.zeros(x.shape)
+        dvar = np.zeros(x.shape)
+        # dr^2/dx_i = 2 (x_i - X_i) / l_i^2 for numeric columns.
+        scale = 2.0 * inv_length[numeric] ** 2
+        xs, train = x[:, numeric], self._x[:, numeric]
+        g = dk * self._alpha
+        dmean[:, numeric] = scale * (xs * g.sum(axis=1)[:, None] - g @ train)
+        h = dk * beta.T
+        dvar[:, numeric] = -2.0 * scale * (xs * h.sum(axis=1)[:, None] - h @ train)
+        return mean, var, dmean, dvar
+
+    def get_state(self) -> dict[str, Any]:
+        """The fitted kernel parameters as plain Python numbers.
+
+        Returns:
+            ``{"log_length_scales": [float] * n_dims, "log_signal_variance":
+            float, "log_noise_variance": float}`` (natural logs, standardized
+            output scale), or ``{}`` before the first fit or
+            :meth:`set_state`.
+        """
+        if self._theta is None:
+            return {}
+        return {
+            "log_length_scales": [float(v) for v in self._theta[:-2]],
+            "log_signal_variance": float(self._theta[-2]),
+            "log_noise_variance": float(self._theta[-1]),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restores kernel parameters from :meth:`get_state` as the warm start.
+
+        The next :meth:`fit` starts from them; the data are not part of the
+        state, so fit again before predicting. An empty dict resets to the
+        cold start.
+
+        Raises:
+            ValueError: when keys are missing or the number of length scales
+                differs from the number of dimensions.
+        """
+        if not state:
+            self._theta = None
+            return
+        try:
+            lengths = [float(v) for v in state["log_length_scales"]]
+            rest = [float(state["log_signal_variance"]), float(state["log_noise_variance"])]
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"Invalid GaussianProcess state {state!r}: {err}.") from err
+        if len(lengths) != self.n_dims:
+            raise ValueError(f"The state has {len(lengths)} length scales, but the process has {self.n_dims} dimensions.")
+        theta = np.array(lengths + rest)
+        if not np.all(np.isfinite(theta)):
+            raise ValueError(f"The state holds non-finite parameters: {state!r}.")
+        low, high = np.array(_kernel.theta_bounds(self.n_dims)).T
+        self._theta = np.clip(theta, low, high)
+
+    def _check_x(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        if x.ndim != 2 or x.shape[1] != self.n_dims:
+            raise ValueError(f"x must have shape (n, {self.n_dims}), got {x.shape}.")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("x must be finite.")
+        for i, n in self._encoding.categorical:
+            column = x[:, i]
+            if np.any((column < 0) | (column >= n) | (column != np.round(column))):
+                raise ValueError(f"Column {i} is categorical: it must hold indices 0..{n - 1}.")
+        return x
