@@ -36,7 +36,9 @@ def branin(x: np.ndarray) -> np.ndarray | float:
 
 
 _HARTMANN_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
-_HARTMANN3_A = np.array([[3.0, 10.0, 30.0], [0.1, 10.0, 35.0], [3.0, 10.0, 30.0], [0.1, 10.0, 35.0]])
+_HARTMANN3_A = np.array(
+    [[3.0, 10.0, 30.0], [0.1, 10.0, 35.0], [3.0, 10.0, 30.0], [0.1, 10.0, 35.0]]
+)
 _HARTMANN3_P = 1e-4 * np.array(
     [[3689, 1170, 2673], [4699, 4387, 7470], [1091, 8732, 5547], [381, 5743, 8828]], dtype=float
 )
@@ -113,3 +115,29 @@ PROBLEMS: dict[str, tuple[Callable[[np.ndarray], np.ndarray | float], np.ndarray
     "ackley5": (ackley, _box(-32.768, 32.768, 5), 0.0),
     "levy5": (levy, _box(-10.0, 10.0, 5), 0.0),
 }
+
+
+#: The minimum of :func:`mixed`, reached at ``optimizer="sgd"``, ``learning_rate=10**-1.8``,
+#: ``momentum=0.9``, ``units=160``, ``activation="gelu"``.
+MIXED_MIN = 0.0
+
+
+def mixed(values: dict) -> float:
+    """A smooth stand-in for a training loss over a mixed, conditional space.
+
+    The space (see ``benchmarks/bayesian.py``): ``learning_rate`` log-Float in
+    ``[1e-5, 1e-1]``; ``units`` Int 16..256 step 16; ``activation`` one of
+    ``relu, tanh, gelu``; ``optimizer`` one of ``adam, sgd``; ``momentum``
+    Float in ``[0, 0.99]``, active only for ``sgd``. Adam's best learning rate
+    is lower (1e-3.2) and its best loss 0.08 worse; SGD needs the right
+    momentum, and its best learning rate moves with it.
+    """
+    log_lr = np.log10(values["learning_rate"])
+    if values["optimizer"] == "adam":
+        loss = 0.08 + 0.5 * (log_lr + 3.2) ** 2
+    else:
+        momentum = values["momentum"]
+        loss = 0.6 * (log_lr + 1.8 + 0.8 * (momentum - 0.9)) ** 2 + 1.5 * (momentum - 0.9) ** 2
+    activation = {"relu": 0.03, "tanh": 0.12, "gelu": 0.0}[values["activation"]]
+    loss += 0.4 * ((values["units"] - 160) / 240.0) ** 2 + activation
+    return float(loss)

@@ -9,10 +9,16 @@ from typing import Any, Union
 from e2etune.protos import e2etune_pb2
 
 HyperValue = Union[int, float, str, bool]
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def to_python(value: Any) -> HyperValue:
-    """Returns `value` as a plain Python int, float, str or bool (numpy scalars included)."""
+    """Returns `value` as a plain Python int, float, str or bool (numpy scalars included).
+
+    Raises:
+        TypeError: for any other type.
+        ValueError: for an int that does not fit in 64 bits (it could not be saved).
+    """
     if isinstance(value, (bool, str)):
         return value
     if hasattr(value, "item") and not isinstance(value, (int, float)):
@@ -20,6 +26,11 @@ def to_python(value: Any) -> HyperValue:
     if isinstance(value, bool):
         return value
     if isinstance(value, numbers.Integral):
+        if not _INT64_MIN <= int(value) <= _INT64_MAX:
+            raise ValueError(
+                f"A hyperparameter value must fit in 64 bits; got {value!r}, outside "
+                f"[{_INT64_MIN}, {_INT64_MAX}]."
+            )
         return int(value)
     if isinstance(value, numbers.Real):
         return float(value)

@@ -14,6 +14,19 @@ from e2etune.engine.hyperparameters import HyperParameters
 from e2etune.engine.objective import best_step_of, convert_to_metrics
 from e2etune.engine.oracle import Oracle
 from e2etune.engine.trial import Trial, TrialStatus
+from e2etune.engine.tuner_utils import all_none, in_package, validate_result
+
+
+def _format_error(error: BaseException) -> str:
+    """The error with its traceback, starting at the first frame outside e2etune's engine."""
+    frames = traceback.extract_tb(error.__traceback__)
+    skip = 0
+    while skip < len(frames) - 1 and in_package(frames[skip].filename):
+        skip += 1
+    tb = error.__traceback__
+    for _ in range(skip):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb))
 
 
 def builds_hypermodel(run_trial: Callable) -> Callable:
@@ -130,17 +143,27 @@ class BaseTuner:
         except errors.FatalError:
             raise
         except Exception as error:
-            trial.message = traceback.format_exc()
+            trial.message = _format_error(error)
             failed = isinstance(error, errors.FailedTrialError)
             trial.status = TrialStatus.FAILED if failed else TrialStatus.INVALID
 
     def _run_and_update_trial(self, trial: Trial, *fit_args: Any, **fit_kwargs: Any) -> None:
-        results = self.run_trial(trial, *fit_args, **fit_kwargs)
+        results = self._execute_trial(trial, *fit_args, **fit_kwargs)
+        self._report_results(trial, results)
+
+    def _execute_trial(self, trial: Trial, *fit_args: Any, **fit_kwargs: Any) -> Any:
+        """Runs the trial and returns its results (framework integrations add to it)."""
+        return self.run_trial(trial, *fit_args, **fit_kwargs)
+
+    def _report_results(self, trial: Trial, results: Any) -> None:
+        """Converts what the trial returned to metrics and gives them to the oracle."""
         objective = self.oracle.objective
-        if results is None and self.oracle.get_trial(trial.trial_id).metrics.exists(objective.name):
-            return
+        if all_none(results) and self.oracle.get_trial(trial.trial_id).metrics.exists(objective.name):
+            return  # The trial reported its metrics itself with `oracle.update_trial`.
+        validate_result(results, f"{type(self).__name__}.run_trial()")
         metrics = convert_to_metrics(results, objective)
-        self.oracle.update_trial(trial.trial_id, metrics, step=best_step_of(results, objective))
+        single = results[0] if isinstance(results, (list, tuple)) and len(results) == 1 else results
+        self.oracle.update_trial(trial.trial_id, metrics, step=best_step_of(single, objective))
 
     @builds_hypermodel
     def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
@@ -163,7 +186,8 @@ class BaseTuner:
         """Called once when `search()` starts."""
 
     def on_search_end(self) -> None:
-        """Called once when `search()` ends."""
+        """Called once when `search()` ends; shows a summary (call `super()` when overriding)."""
+        self._display.on_search_end()
 
     def on_trial_begin(self, trial: Trial) -> None:
         """Called before each trial runs."""

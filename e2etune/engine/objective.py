@@ -191,7 +191,8 @@ def _is_history_dict(result: Any) -> bool:
 def _objective_metric(objective: Objective, names: Iterable[str]) -> Objective:
     """For the default objective, picks the metric it stands for among `names`."""
     names = list(names)
-    if not isinstance(objective, DefaultObjective) or objective.name in names:
+    if not isinstance(objective, DefaultObjective) or objective.name in names or not names:
+        # With no metric at all, the caller reports the missing objective.
         return objective
     if len(names) == 1:
         return Objective(names[0], "min")

@@ -3,33 +3,75 @@
 An oracle hands out trials (`create_trial`), takes their results
 (`update_trial`, `end_trial`), retries failed ones, stops after too many
 failures in a row, never proposes a configuration twice, and, once given a
-project folder, commits every event to the `Store` so that a search resumes
-exactly after any crash.
+project folder, commits every trial event to the `Store` in one transaction
+so that a search resumes exactly where it stopped after any crash.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
+import copy
+import functools
+import gc
 import hashlib
 import json
 import math
-import random
 import numbers
-from typing import TYPE_CHECKING, Any, Mapping
+import operator
+import os
+import random
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from e2etune import errors
 from e2etune.engine import _values
-from e2etune.engine.hyperparameters import HyperParameters
+from e2etune.engine.hyperparameters import HyperParameter, HyperParameters, hyperparameter_from_proto
+from e2etune.engine.metrics import MetricsTracker
 from e2etune.engine.objective import MultiObjective, Objective, create_objective, score_of
-from e2etune.engine.store import Store
+from e2etune.engine.store import SavedSearch, Split, Store, serialize_space
 from e2etune.engine.trial import Trial, TrialStatus
 from e2etune.protos import e2etune_pb2
 
 if TYPE_CHECKING:
     import numpy as np
 
-#: Version of the oracle state written by this code.
+#: Version of the oracle state written by this code; another version is refused.
 STATE_VERSION = 1
+_OVERWRITE_HINT = "Pass `overwrite=True` to start a fresh search in this project."
+_PLAIN_TYPES = (int, float, str, bool)
+_MISSING = object()
+_first = operator.itemgetter(0)
+
+
+def _synchronized(method: Callable) -> Callable:
+    """Runs `method` under the oracle's lock (workers may call it from several threads)."""
+
+    @functools.wraps(method)
+    def wrapper(self: "Oracle", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pauses Python's cycle collector: loading a search allocates many objects, none garbage."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _objectives_of(objective: Objective) -> list[Objective]:
+    """The objective and, for a `MultiObjective`, the objectives it combines."""
+    if isinstance(objective, MultiObjective):
+        return [objective, *objective.objectives]
+    return [objective]
 
 
 def _objective_to_protos(objective: Objective) -> list[e2etune_pb2.Objective]:
@@ -38,13 +80,161 @@ def _objective_to_protos(objective: Objective) -> list[e2etune_pb2.Objective]:
     return [e2etune_pb2.Objective(name=o.name, direction=direction[o.direction]) for o in objectives]
 
 
-def _check_positive_int(value: Any, name: str, allow_zero: bool = False) -> Any:
-    if value is None:
+def _values_key(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple:
+    """See `Oracle._compute_values_hash`."""
+    items = []
+    for name, value in values.items():
+        if name.startswith("tuner/"):
+            continue
+        kind = type(value)
+        if kind not in _PLAIN_TYPES:
+            value = _values.to_python(value)
+            kind = type(value)
+        default = defaults.get(name, _MISSING)
+        if default == value and (kind is bool) == (type(default) is bool):
+            continue
+        items.append((name, kind, value))
+    items.sort(key=_first)
+    return tuple(items)
+
+
+def _check_objective(objective: Any) -> Objective:
+    objective = create_objective(objective)
+    parts = objective.objectives if isinstance(objective, MultiObjective) else [objective]
+    names = [getattr(o, "name", None) for o in parts]
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"An objective's name must be a non-empty string; got {name!r}.")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"The objective {duplicates[0]!r} is listed more than once; list it once.")
+    return objective
+
+
+def _check_int(value: Any, name: str, low: int, allow_none: bool = True) -> int | None:
+    if value is None and allow_none:
         return None
-    low = 0 if allow_zero else 1
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"`{name}` must be an integer >= {low} or None; got {value!r}.")
+        allowed = f"an integer >= {low}" + (" or None" if allow_none else "")
+        raise ValueError(f"`{name}` must be {allowed}; got {value!r}.")
     return int(value)
+
+
+def _check_space(hyperparameters: HyperParameters, allow_new_entries: bool) -> None:
+    """Raises `ValueError` naming the first hyperparameter no value can be drawn for."""
+    space = {hp.name: hp for hp in hyperparameters.space}
+    for hp in space.values():
+        try:
+            hp.prob_to_value(0.5)
+            hp.validate_value(hp.default)
+        except Exception as error:  # a broken definition, whatever its type
+            raise ValueError(
+                f"The hyperparameter {hp.name!r} cannot be sampled ({error}). Fix its "
+                "definition in `hyperparameters`."
+            ) from None
+        for condition in hp.conditions:
+            parent = space.get(condition.name)
+            if parent is None and not allow_new_entries:
+                raise ValueError(
+                    f"The hyperparameter {hp.name!r} depends on {condition.name!r}, which is not "
+                    "in the space and cannot be added (`allow_new_entries=False`)."
+                )
+            if parent is not None and not any(_is_value_of(parent, v) for v in condition.values):
+                raise ValueError(
+                    f"The hyperparameter {hp.name!r} is active only when {condition.name!r} is "
+                    f"one of {condition.values!r}, which it can never be."
+                )
+
+
+def _is_value_of(hp: HyperParameter, value: Any) -> bool:
+    try:
+        hp.validate_value(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _set_value(message: e2etune_pb2.Value, value: Any) -> None:
+    """Sets a `Value` message (as `_values.to_proto` would build it, without a copy)."""
+    kind = type(value)
+    if kind is bool:
+        message.boolean_value = value
+    elif kind is int:
+        message.int_value = value
+    elif kind is float:
+        message.float_value = value
+    elif kind is str:
+        message.string_value = value
+    else:
+        message.CopyFrom(_values.to_proto(value))
+
+
+class _TrialCodec:
+    """Turns trials into the store's messages and back, fast.
+
+    Hyperparameter definitions never change once made, so the stored form of
+    a space is built once per set of definitions and shared by every trial
+    of that space; on load, each distinct space is parsed once and shared.
+    """
+
+    _EMPTY = HyperParameters()
+
+    def __init__(self) -> None:
+        self._hp_protos: dict[int, tuple[HyperParameter, e2etune_pb2.HyperParameter]] = {}
+        self._spaces: dict[tuple[int, ...], tuple[list[HyperParameter], bytes]] = {}
+
+    def hp_proto(self, hp: HyperParameter) -> e2etune_pb2.HyperParameter:
+        """The message of `hp`, built once per hyperparameter object."""
+        entry = self._hp_protos.get(id(hp))
+        if entry is None or entry[0] is not hp:
+            if len(self._hp_protos) > 10_000:
+                self._hp_protos.clear()
+            entry = self._hp_protos[id(hp)] = (hp, hp.to_proto())
+        return entry[1]
+
+    def space(self, space: list[HyperParameter]) -> bytes:
+        """The stored form of a space (`serialize_space`), built once per set of definitions."""
+        key = tuple(map(id, space))
+        entry = self._spaces.get(key)
+        if entry is None:
+            if len(self._spaces) > 64:
+                self._spaces.clear()
+            entry = self._spaces[key] = (space, serialize_space(map(self.hp_proto, space)))
+        return entry[1]
+
+    def trial(self, trial: Trial) -> Split:
+        """What `trial.to_proto()` holds, split as the store saves it."""
+        shell = copy.copy(trial)
+        shell.hyperparameters = self._EMPTY
+        proto = shell.to_proto()
+        values = proto.hyperparameters.values
+        for name, value in trial.hyperparameters.values.items():
+            _set_value(values[name], value)
+        return Split(proto, self.space(trial.hyperparameters.space))
+
+    @staticmethod
+    def spaces(saved: SavedSearch) -> dict[int, list[HyperParameter]]:
+        """The hyperparameters of each saved space."""
+        return {key: [hyperparameter_from_proto(hp) for hp in space.space]
+                for key, space in saved.spaces.items()}
+
+    @staticmethod
+    def trials(saved: SavedSearch, spaces: dict[int, list[HyperParameter]]
+               ) -> Iterator[tuple[Trial, dict[str, Any]]]:
+        """Each saved `Trial` (sharing the definitions of its space) and its active values."""
+        names = {key: [hp.name for hp in space] for key, space in spaces.items()}
+        for proto, key in zip(saved.trials, saved.space_ids):
+            # The stored values are the trial's active values.
+            values = {name: _values.from_proto(value)
+                      for name, value in proto.hyperparameters.values.items()}
+            proto.ClearField("hyperparameters")
+            trial = Trial.from_proto(proto)
+            hyperparameters = HyperParameters()
+            hyperparameters.merge(spaces[key])
+            ordered = {name: values[name] for name in names[key] if name in values}
+            hyperparameters.values = {**ordered, **values}
+            trial.hyperparameters = hyperparameters
+            yield trial, values
 
 
 class Oracle(abc.ABC):
@@ -61,11 +251,16 @@ class Oracle(abc.ABC):
             `hyperparameters`. Defaults to True.
         tune_new_entries: Whether such new hyperparameters are tuned (True,
             default) or fixed at their default.
-        seed: Random seed of the algorithm; None picks one.
+        seed: Random seed of the algorithm (a non-negative integer); None
+            picks one.
         max_retries_per_trial: How many times a trial that raised an error
-            (other than `FailedTrialError`) is run again. Defaults to 0.
+            (other than `FailedTrialError`) or gave a NaN objective is run
+            again. Defaults to 0.
         max_consecutive_failed_trials: After this many failed trials in a
             row the search stops with an error. Defaults to 3.
+
+    Raises:
+        ValueError, TypeError: for an argument the oracle cannot use.
     """
 
     def __init__(
@@ -79,33 +274,39 @@ class Oracle(abc.ABC):
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
     ) -> None:
-        self.objective = create_objective(objective)
-        self.max_trials = _check_positive_int(max_trials, "max_trials")
-        self.max_retries_per_trial = _check_positive_int(
-            max_retries_per_trial, "max_retries_per_trial", allow_zero=True) or 0
-        self.max_consecutive_failed_trials = _check_positive_int(
-            max_consecutive_failed_trials, "max_consecutive_failed_trials")
+        self.objective = _check_objective(objective)
+        #: The direction of each objective metric, by name.
+        self._directions = {o.name: o.direction for o in _objectives_of(self.objective)}
+        self._objective_protos = _objective_to_protos(self.objective)
+        self.max_trials = _check_int(max_trials, "max_trials", 1)
+        self.max_retries_per_trial = _check_int(max_retries_per_trial, "max_retries_per_trial", 0) or 0
+        self.max_consecutive_failed_trials = _check_int(
+            max_consecutive_failed_trials, "max_consecutive_failed_trials", 1)
         if hyperparameters is not None and not isinstance(hyperparameters, HyperParameters):
             raise TypeError(
                 f"`hyperparameters` must be a `HyperParameters`; got {type(hyperparameters).__name__}."
             )
+        self.allow_new_entries = bool(allow_new_entries)
+        self.tune_new_entries = bool(tune_new_entries)
         self.hyperparameters = hyperparameters.copy() if hyperparameters else HyperParameters()
-        self.allow_new_entries = allow_new_entries
-        self.tune_new_entries = tune_new_entries
-        self.hyperparameters.allow_new_entries = allow_new_entries
-        self.hyperparameters.tune_new_entries = tune_new_entries
-        self.seed = random.randint(1, 10_000) if seed is None else int(seed)
+        self.hyperparameters.allow_new_entries = self.allow_new_entries
+        self.hyperparameters.tune_new_entries = self.tune_new_entries
+        _check_space(self.hyperparameters, self.allow_new_entries)
+        self.seed = random.randint(1, 10_000) if seed is None else _check_int(seed, "seed", 0, False)
         self._seed_state = 0
         self.trials: dict[str, Trial] = {}
         self.ongoing_trials: dict[str, Trial] = {}
         self.tuner_ids: set[str] = set()
-        self._tried_so_far: set[str] = set()
+        self._tried_so_far: set[tuple] = set()
         self._retry_queue: list[str] = []
         self._consecutive_failures: list[str] = []
         self._store: Store | None = None
         self.project_dir: str | None = None
         #: Attempts to draw an unseen configuration before the space counts as exhausted.
         self._max_collisions = 100
+        self._lock = threading.RLock()
+        self._codec = _TrialCodec()
+        self._defaults_cache: tuple[list, dict[str, Any]] = ([], {})
 
     # The algorithm's hooks.
 
@@ -120,50 +321,76 @@ class Oracle(abc.ABC):
         """
 
     def get_state(self) -> dict[str, Any]:
-        """The algorithm's own state as a JSON-serializable dict (override to add to it)."""
+        """The algorithm's own state as a JSON-serializable dict (override to add to it).
+
+        It is committed with every trial event, so keep it small: never a
+        list that grows with the number of trials (derive those from
+        `self.trials` in `set_state`).
+        """
         return {}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restores what `get_state` returned (override with `get_state`)."""
+        """Restores what `get_state` returned; `self.trials` is loaded already."""
+
+    def _on_space_changed(self) -> None:
+        """Called after new hyperparameters joined the space; algorithms may react."""
 
     # Trial lifecycle.
 
+    @_synchronized
     def create_trial(self, tuner_id: str) -> Trial:
-        """Returns the next trial for worker `tuner_id` (status STOPPED when the search is over)."""
+        """Returns the next trial for worker `tuner_id`.
+
+        A trial waiting to be run again (a retry, or one interrupted by a
+        crash) comes first, under its own id. The trial's status is STOPPED
+        when the search is over and IDLE when the worker should wait.
+        """
         if tuner_id in self.ongoing_trials:
             return self.ongoing_trials[tuner_id]
         self.tuner_ids.add(tuner_id)
         if self._retry_queue:
-            trial = self.trials[self._retry_queue.pop(0)]
-            return self._start(trial, tuner_id)
+            return self._start(self.trials[self._retry_queue.pop(0)], tuner_id)
         trial_id = self._next_trial_id()
         if self.max_trials is not None and len(self.trials) >= self.max_trials:
-            return Trial(self.hyperparameters.copy(), trial_id, TrialStatus.STOPPED)
-        response = self.populate_space(trial_id)
+            response: Mapping[str, Any] = {"status": TrialStatus.STOPPED}
+        else:
+            response = self.populate_space(trial_id)
         status = response.get("status", TrialStatus.RUNNING)
         hyperparameters = self.hyperparameters.copy()
-        hyperparameters.values = response.get("values") or {}
+        hyperparameters.values = dict(response.get("values") or {})
         trial = Trial(hyperparameters, trial_id, status)
         if status != TrialStatus.RUNNING:
+            if status == TrialStatus.STOPPED:
+                self.tuner_ids.discard(tuner_id)
             return trial
         self._tried_so_far.add(self._compute_values_hash(hyperparameters.values))
         self.trials[trial_id] = trial
         return self._start(trial, tuner_id)
 
     def _start(self, trial: Trial, tuner_id: str) -> Trial:
+        """Runs `trial` (again) from scratch: anything an earlier attempt recorded is dropped."""
         trial.status = TrialStatus.RUNNING
+        trial.metrics = MetricsTracker()
+        trial.score, trial.best_step, trial.message = None, 0, None
         trial.attempts += 1
         self.ongoing_trials[tuner_id] = trial
         self._commit(trial)
         return trial
 
     def _next_trial_id(self) -> str:
-        return f"{len(self.trials):0{len(str(self.max_trials))}d}"
+        """KerasTuner's id: the trial's number, zero-padded to the width of `max_trials`."""
+        number, width = len(self.trials), len(str(self.max_trials))
+        while f"{number:0{width}d}" in self.trials:
+            number += 1
+        return f"{number:0{width}d}"
 
+    @_synchronized
     def update_trial(self, trial_id: str, metrics: Mapping[str, Any], step: int = 0) -> str:
         """Records metrics of a running trial at `step` and returns its status."""
         trial = self.get_trial(trial_id)
         for name, value in metrics.items():
+            if not trial.metrics.exists(name):
+                trial.metrics.register(name, self._directions.get(name))
             trial.metrics.update(name, value, step=step)
         if self.objective.name not in metrics:
             try:
@@ -171,44 +398,58 @@ class Oracle(abc.ABC):
             except (errors.FatalError, KeyError, TypeError, ValueError):
                 score = None
             if score is not None:
+                if not trial.metrics.exists(self.objective.name):
+                    trial.metrics.register(self.objective.name, self.objective.direction)
                 trial.metrics.update(self.objective.name, score, step=step)
         return trial.status
 
+    @_synchronized
     def end_trial(self, trial: Trial) -> None:
         """Records the end of a trial: scores it, retries it or counts its failure.
 
-        `trial.status` says how it ended: COMPLETED, FAILED (by
-        `FailedTrialError`: never retried) or INVALID (by another error:
-        retried up to `max_retries_per_trial`).
+        `trial.status` says how it ended: COMPLETED; INVALID (an error that
+        may be retried, up to `max_retries_per_trial` times, then FAILED);
+        FAILED (by `FailedTrialError`: never retried); or STOPPED. A
+        COMPLETED trial whose objective is NaN or missing becomes INVALID
+        (retried like an error while retries are left) and never counts as
+        a best trial.
 
         Raises:
             TooManyFailedTrialsError: after `max_consecutive_failed_trials`
-                failed trials in a row.
+                failed trials in a row; the message ends with the last error.
         """
+        if trial.status not in TrialStatus.ENDED:
+            raise ValueError(
+                f"end_trial needs the trial's final status (one of {TrialStatus.ENDED}); "
+                f"trial {trial.trial_id} has {trial.status!r}."
+            )
         stored = self.get_trial(trial.trial_id)
         stored.status, stored.message = trial.status, trial.message
         stored.hyperparameters = trial.hyperparameters
         for tuner_id, ongoing in list(self.ongoing_trials.items()):
             if ongoing.trial_id == trial.trial_id:
                 del self.ongoing_trials[tuner_id]
-        self.update_space(trial.hyperparameters)
-        self._tried_so_far.add(self._compute_values_hash(trial.hyperparameters.values))
-        if stored.status == TrialStatus.INVALID and stored.message:
+        self.update_space(stored.hyperparameters)
+        self._tried_so_far.add(self._compute_values_hash(stored.hyperparameters.values))
+        nan_objective = False
+        if stored.status == TrialStatus.COMPLETED:
+            self.score_trial(stored)
+            if stored.score is None or math.isnan(stored.score):
+                nan_objective = True
+                stored.status = TrialStatus.INVALID
+                stored.message = (
+                    f"The objective {self.objective.name!r} is NaN or missing; the trial does "
+                    "not count as a result."
+                )
+        if stored.status == TrialStatus.INVALID:
             if stored.attempts <= self.max_retries_per_trial:
                 stored.status = TrialStatus.IDLE
                 self._retry_queue.append(stored.trial_id)
-            else:
+            elif not nan_objective:
                 stored.status = TrialStatus.FAILED
-        elif stored.status == TrialStatus.COMPLETED:
-            self.score_trial(stored)
-            if stored.score is None or math.isnan(stored.score):
-                stored.status = TrialStatus.INVALID
-                stored.message = (
-                    f"The objective {self.objective.name!r} is NaN or missing; the trial is "
-                    "not counted as a result."
-                )
         if stored.status == TrialStatus.FAILED:
             self._consecutive_failures.append(stored.trial_id)
+            del self._consecutive_failures[: -(self.max_consecutive_failed_trials or 1)]
         elif stored.status != TrialStatus.IDLE:
             self._consecutive_failures = []
         self._commit(stored)
@@ -218,9 +459,9 @@ class Oracle(abc.ABC):
         limit = self.max_consecutive_failed_trials
         if limit and len(self._consecutive_failures) >= limit:
             raise errors.TooManyFailedTrialsError(
-                f"{limit} trials failed in a row; the search stops. The last error, in trial "
-                f"{trial.trial_id}, was:\n{trial.message}\nFix the error, or raise "
-                "`max_consecutive_failed_trials` to go on despite such failures."
+                f"{limit} trials failed in a row, so the search stops. The last error, in trial "
+                f"{trial.trial_id}, was:\n{trial.message}\nFix the error (the search resumes "
+                "where it stopped), or raise `max_consecutive_failed_trials`."
             )
 
     def score_trial(self, trial: Trial) -> None:
@@ -242,7 +483,7 @@ class Oracle(abc.ABC):
             raise KeyError(f"No trial with id {trial_id!r} in this search.") from None
 
     def get_best_trials(self, num_trials: int = 1) -> list[Trial]:
-        """The best completed trials, best first."""
+        """The best completed trials (finite score), best first."""
         scored = [
             t for t in self.trials.values()
             if t.status == TrialStatus.COMPLETED and t.has_finite_score
@@ -254,8 +495,9 @@ class Oracle(abc.ABC):
         """A copy of the search space."""
         return self.hyperparameters.copy()
 
+    @_synchronized
     def update_space(self, hyperparameters: HyperParameters) -> None:
-        """Adds hyperparameters that user code declared and the space lacks."""
+        """Appends the hyperparameters that user code declared and the space lacks."""
         known = {hp.name for hp in self.hyperparameters.space}
         new = [hp for hp in hyperparameters.space if hp.name not in known]
         if not new:
@@ -263,82 +505,111 @@ class Oracle(abc.ABC):
         if not self.allow_new_entries:
             raise RuntimeError(
                 f"New hyperparameters {[hp.name for hp in new]} were declared but "
-                "`allow_new_entries=False`."
+                "`allow_new_entries=False`. Declare them in `hyperparameters`, or pass "
+                "`allow_new_entries=True`."
             )
         self.hyperparameters.merge(new)
         self._on_space_changed()
-
-    def _on_space_changed(self) -> None:
-        """Called after new hyperparameters joined the space; algorithms may react."""
 
     def remaining_trials(self) -> int | None:
         """How many trials may still be created, or None without `max_trials`."""
         if self.max_trials is None:
             return None
-        return self.max_trials - len(self.trials)
+        return max(self.max_trials - len(self.trials), 0)
 
     # Helpers for algorithms.
 
-    def _compute_values_hash(self, values: Mapping[str, Any]) -> str:
-        items = sorted((k, repr(_values.to_python(v))) for k, v in values.items()
-                       if not k.startswith("tuner/"))
-        return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:32]
+    def _compute_values_hash(self, values: Mapping[str, Any]) -> tuple:
+        """A hashable key of a configuration, equal for configurations that run the same.
+
+        `tuner/` entries are ignored, and so are values equal to their
+        hyperparameter's default: a trial that ran before a hyperparameter
+        was known ran with its default. Keys compare exactly (1, 1.0 and
+        True differ) and are rebuilt from the trials on load, never saved.
+        """
+        return _values_key(values, self._defaults())
+
+    def _defaults(self) -> dict[str, Any]:
+        """The default of each hyperparameter of the space (cached while the space is unchanged)."""
+        space = self.hyperparameters.space
+        cached_space, defaults = self._defaults_cache
+        if len(cached_space) != len(space) or any(a is not b for a, b in zip(cached_space, space)):
+            defaults = {hp.name: hp.default for hp in space}
+            self._defaults_cache = (space, defaults)
+        return defaults
 
     def _rng(self) -> "np.random.Generator":
-        """A generator for the next random draw; the stream resumes with the search."""
+        """A numpy generator for the next random draw; the stream resumes with the search."""
         import numpy as np
 
         self._seed_state += 1
         return np.random.default_rng((self.seed, self._seed_state))
 
+    def _uniform(self) -> float:
+        """The next number of the oracle's uniform stream in [0, 1); it resumes with the search."""
+        self._seed_state += 1
+        digest = hashlib.blake2b(f"{self.seed}:{self._seed_state}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2.0**64
+
     def _random_values(self) -> dict[str, Any] | None:
         """Random values of the active hyperparameters not tried before, or None if none is found."""
+        space = self.hyperparameters.space
         for _ in range(self._max_collisions):
-            rng = self._rng()
             values: dict[str, Any] = {}
-            for hp in self.hyperparameters.space:
+            for hp in space:
                 if all(c.is_active(values) for c in hp.conditions):
-                    values[hp.name] = hp.random_sample(rng)
+                    values[hp.name] = hp.prob_to_value(self._uniform())
             if self._compute_values_hash(values) not in self._tried_so_far:
                 return values
         return None
 
     # Persistence.
 
+    @_synchronized
     def _set_project_dir(self, directory: str, project_name: str, overwrite: bool = False) -> None:
-        """Opens the project's store and reloads a saved search unless `overwrite`."""
-        import os
-
-        self.project_dir = os.path.join(directory, project_name)
+        """Opens the project's store and reloads its saved search unless `overwrite`."""
+        if self._store is not None:
+            self._store.close()
+        self.project_dir = os.path.join(os.fspath(directory), project_name)
         self._store = Store(self.project_dir, overwrite=overwrite)
-        state, trials = self._store.load()
-        if state is None:
-            self._commit()
-        else:
-            self._restore(state, trials)
+        try:
+            with _collector_paused():
+                saved = self._store.read()
+                if saved.state is None:
+                    self._commit(*self.trials.values())
+                else:
+                    self._restore(saved)
+        except BaseException:
+            self.close()
+            raise
 
-    def _state_proto(self) -> e2etune_pb2.OracleState:
-        return e2etune_pb2.OracleState(
+    def _state_proto(self) -> Split:
+        """The oracle's state, as the store saves it."""
+        state = e2etune_pb2.OracleState(
             format_version=STATE_VERSION,
-            space=self.hyperparameters.to_proto(),
-            objectives=_objective_to_protos(self.objective),
+            objectives=self._objective_protos,
             seed=self.seed,
             seed_state=self._seed_state,
             retry_queue=self._retry_queue,
             consecutive_failures=self._consecutive_failures,
             algorithm_state=json.dumps(self.get_state()).encode(),
             oracle_class=type(self).__name__,
+            next_trial_number=len(self.trials),
         )
+        return Split(state, self._codec.space(self.hyperparameters.space))
 
     def _commit(self, *trials: Trial) -> None:
+        """Writes `trials` and the oracle state in one transaction (nothing without a project)."""
         if self._store is not None:
-            self._store.commit([t.to_proto() for t in trials], self._state_proto())
+            self._store.commit([self._codec.trial(t) for t in trials], self._state_proto())
 
-    def _restore(self, state: e2etune_pb2.OracleState, trials: list[e2etune_pb2.Trial]) -> None:
-        if state.format_version > STATE_VERSION:
+    def _check_saved_state(self, state: e2etune_pb2.OracleState) -> None:
+        if state.format_version != STATE_VERSION:
+            age = "a newer" if state.format_version > STATE_VERSION else "an older or damaged"
             raise errors.SearchStateError(
-                f"The search in {self.project_dir} was saved by a newer e2etune. Upgrade e2etune, "
-                "or pass `overwrite=True` to start a fresh search."
+                f"The oracle state in {self.project_dir} was written by {age} e2etune (state "
+                f"version {state.format_version}; this version reads {STATE_VERSION}). "
+                f"{_OVERWRITE_HINT}"
             )
         if state.oracle_class and state.oracle_class != type(self).__name__:
             raise errors.SearchStateError(
@@ -346,46 +617,71 @@ class Oracle(abc.ABC):
                 f"{type(self).__name__}. Use the same tuner class, another `project_name`, or "
                 "`overwrite=True` to start afresh."
             )
+
+    def _restore(self, saved: SavedSearch) -> None:
+        """Continues the saved search: trials, space, random stream, queues, algorithm state."""
+        state = saved.state
+        self._check_saved_state(state)
         try:
-            saved_space = HyperParameters.from_proto(state.space)
-            loaded = [Trial.from_proto(t) for t in trials]
-        except (ValueError, TypeError, KeyError) as error:
-            raise errors.SearchStateError(
-                f"The search in {self.project_dir} cannot be loaded ({error}). Pass "
-                "`overwrite=True` to start a fresh search."
-            ) from None
+            spaces = self._codec.spaces(saved)
+            saved_space = HyperParameters()
+            saved_space.merge(spaces[saved.state_space_id])
+            algorithm_state = json.loads(state.algorithm_state or b"{}")
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError) as error:
+            raise self._cannot_load(error) from None
         saved_space.merge(self.hyperparameters)
         saved_space.allow_new_entries = self.allow_new_entries
         saved_space.tune_new_entries = self.tune_new_entries
         self.hyperparameters = saved_space
         self.seed, self._seed_state = state.seed, state.seed_state
-        self._consecutive_failures = list(state.consecutive_failures)
-        self.trials = {t.trial_id: t for t in loaded}
-        self._retry_queue = [t for t in state.retry_queue if t in self.trials]
-        interrupted = [t.trial_id for t in loaded if t.status == TrialStatus.RUNNING]
-        for trial_id in interrupted:
-            self.trials[trial_id].status = TrialStatus.IDLE
-            self.trials[trial_id].attempts -= 1
-        self._retry_queue = interrupted + [t for t in self._retry_queue if t not in interrupted]
-        self._tried_so_far = {self._compute_values_hash(t.hyperparameters.values) for t in loaded}
-        self.ongoing_trials = {}
-        self.set_state(json.loads(state.algorithm_state or b"{}"))
-        if loaded and _objective_to_protos(self.objective) != list(state.objectives):
-            for trial in loaded:
+        self.trials, self.ongoing_trials, self._tried_so_far = {}, {}, set()
+        interrupted = []
+        defaults = self._defaults()
+        try:
+            for trial, values in self._codec.trials(saved, spaces):
+                self.trials[trial.trial_id] = trial
+                self._tried_so_far.add(_values_key(values, defaults))
+                trial.hyperparameters.allow_new_entries = self.allow_new_entries
+                trial.hyperparameters.tune_new_entries = self.tune_new_entries
+                if trial.status == TrialStatus.RUNNING:
+                    trial.status = TrialStatus.IDLE
+                    trial.attempts = max(trial.attempts - 1, 0)
+                    interrupted.append(trial.trial_id)
+        except (ValueError, TypeError, KeyError) as error:
+            raise self._cannot_load(error) from None
+        queued = [t for t in state.retry_queue if t in self.trials and t not in interrupted]
+        self._retry_queue = interrupted + queued
+        self._consecutive_failures = [t for t in state.consecutive_failures if t in self.trials]
+        if self._objective_protos != list(state.objectives):
+            for trial in self.trials.values():
                 if trial.status == TrialStatus.COMPLETED:
                     self.score_trial(trial)
+        try:
+            self.set_state(algorithm_state)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+            raise errors.SearchStateError(
+                f"The state of {type(self).__name__} in {self.project_dir} is damaged "
+                f"({type(error).__name__}: {error}). {_OVERWRITE_HINT}"
+            ) from None
+
+    def _cannot_load(self, error: Exception) -> errors.SearchStateError:
+        return errors.SearchStateError(
+            f"The search in {self.project_dir} cannot be loaded ({error}). {_OVERWRITE_HINT}"
+        )
 
     def save(self) -> None:
         """Commits the oracle's state (every trial event is committed already)."""
         self._commit()
 
+    @_synchronized
     def reload(self) -> None:
         """Reloads the saved search from the project folder."""
         if self._store is None:
             raise errors.SearchStateError("This oracle has no project folder to reload from.")
-        state, trials = self._store.load()
-        if state is not None:
-            self._restore(state, trials)
+        with _collector_paused():
+            saved = self._store.read()
+            if saved.state is not None:
+                self._restore(saved)
 
     def close(self) -> None:
         """Releases the project's store (and its writer lock)."""

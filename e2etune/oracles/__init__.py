@@ -1,6 +1,7 @@
 """Search algorithms: each oracle decides the values of the next trial."""
 
 from e2etune.engine.oracle import Oracle
+from e2etune.oracles.grid_search import GridSearchOracle
 from e2etune.oracles.random_search import RandomSearchOracle
 
-__all__ = ["Oracle", "RandomSearchOracle"]
+__all__ = ["GridSearchOracle", "Oracle", "RandomSearchOracle"]

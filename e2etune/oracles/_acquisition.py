@@ -18,6 +18,7 @@ from e2etune.oracles.gaussian_process import GaussianProcess
 _HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)
 _ASYMPTOTIC_Z = -1.0 / np.sqrt(np.finfo(float).eps)
 _MIN_STD = 1e-300
+_MAX_Z = 1e150
 _DUPLICATE_TOL = 1e-9
 _MAX_PASSES = 3
 _MAX_LBFGS_ITERATIONS = 50
@@ -80,8 +81,7 @@ def log_expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> 
     """
     mean = np.asarray(mean, dtype=float)
     std = np.maximum(np.asarray(std, dtype=float), _MIN_STD)
-    z = np.atleast_1d((best - mean) / std)
-    return np.log(std) + _log_h(z).reshape(mean.shape)
+    return np.log(std) + _log_h(_standardized_improvement(mean, std, best)).reshape(mean.shape)
 
 
 def log_expected_improvement_with_grad(
@@ -100,12 +100,18 @@ def log_expected_improvement_with_grad(
     """
     mean = np.asarray(mean, dtype=float)
     std = np.maximum(np.asarray(std, dtype=float), _MIN_STD)
-    z = np.atleast_1d((best - mean) / std)
+    z = _standardized_improvement(mean, std, best)
     log_h = _log_h(z)
-    # d log h / dz = Phi(z) / h(z), as a difference of logs to survive underflow.
-    ratio = np.exp(log_ndtr(z) - log_h).reshape(mean.shape)
-    z = z.reshape(mean.shape)
-    return np.log(std) + log_h.reshape(mean.shape), -ratio / std, (1.0 - z * ratio) / std
+    # With h' = Phi and h - z h' = phi, the derivatives are ratios of logs that
+    # stay finite where Phi, phi and h all underflow.
+    d_mean = -np.exp(log_ndtr(z) - log_h).reshape(mean.shape) / std
+    d_std = np.exp(-0.5 * z * z - _HALF_LOG_2PI - log_h).reshape(mean.shape) / std
+    return np.log(std) + log_h.reshape(mean.shape), d_mean, d_std
+
+
+def _standardized_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
+    """``(best - mean) / std`` as a 1-d array, clipped to +-1e150 to keep ``z**2`` finite."""
+    return np.clip(np.atleast_1d((best - mean) / std), -_MAX_Z, _MAX_Z).ravel()
 
 
 class _Space:
@@ -114,7 +120,9 @@ class _Space:
     def __init__(self, gp: GaussianProcess):
         dims = gp.dimensions
         self.n_dims = len(dims)
-        self.continuous = np.array([i for i, d in enumerate(dims) if d.kind == "continuous"], dtype=int)
+        self.continuous = np.array(
+            [i for i, d in enumerate(dims) if d.kind == "continuous"], dtype=int
+        )
         # Every non-continuous column with its allowed values, in order.
         self.choices = {
             i: (d.grid if d.kind == "discrete" else np.arange(float(d.n_choices)))
@@ -156,23 +164,31 @@ class _Space:
         return values[np.clip(index[:, None] + offsets, 0, values.size - 1)]
 
 
-def _acquisition(gp: GaussianProcess, best: float, x: np.ndarray) -> np.ndarray:
-    mean, std = gp.predict(x)
-    values = log_expected_improvement(mean, std, best)
-    return np.where(np.isnan(values), -np.inf, values)
+class _Acquisition:
+    """Log-EI of a fitted process with its standard deviation scaled by ``exploration``."""
 
+    def __init__(self, gp: GaussianProcess, best: float, exploration: float = 1.0):
+        self.gp, self.best, self.exploration = gp, best, exploration
 
-def _acquisition_with_grad(gp: GaussianProcess, best: float, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Log-EI at the rows of ``x`` and its gradient with respect to ``x``.
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        mean, std = self.gp.predict(x)
+        values = log_expected_improvement(mean, self.exploration * std, self.best)
+        return np.where(np.isnan(values), -np.inf, values)
 
-    The gradient columns of categorical dimensions are zero; those of
-    discrete ones are the gradient of the continuous relaxation.
-    """
-    mean, var, d_mean, d_var = gp._posterior_with_grad(x)
-    std = np.sqrt(var)
-    values, g_mean, g_std = log_expected_improvement_with_grad(mean, std, best)
-    grad = g_mean[:, None] * d_mean + (g_std / (2.0 * std))[:, None] * d_var
-    return values, grad
+    def with_grad(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values at the rows of ``x`` and their gradients with respect to ``x``.
+
+        The gradient columns of categorical dimensions are zero; those of
+        discrete ones are the gradient of the continuous relaxation.
+        """
+        mean, var, d_mean, d_var = self.gp._posterior_with_grad(x)
+        std = self.exploration * np.sqrt(var)
+        values, g_mean, g_std = log_expected_improvement_with_grad(mean, std, self.best)
+        # d std / dx = exploration * d var / (2 sqrt(var)) = exploration**2 * d var / (2 std).
+        grad = (
+            g_mean[:, None] * d_mean + (g_std * self.exploration**2 / (2.0 * std))[:, None] * d_var
+        )
+        return values, grad
 
 
 def optimize_acquisition(
@@ -183,6 +199,7 @@ def optimize_acquisition(
     n_candidates: int = 1024,
     n_restarts: int = 8,
     exclude: np.ndarray | None = None,
+    exploration: float = 1.0,
 ) -> np.ndarray | None:
     """The encoded point of highest log expected improvement.
 
@@ -199,11 +216,14 @@ def optimize_acquisition(
         best: The value to improve on, in the units of the process outputs.
         rng: Source of the Sobol scrambling and perturbations; the result
             is a function of its state.
-        n_candidates: Number of random candidates scored (default 1024).
+        n_candidates: Number of quasi-random candidates scored (default
+            1024), plus a quarter as many around the best training point.
         n_restarts: Number of candidates refined (default 8).
         exclude: Points already evaluated or pending, ``(m, n_dims)``; the
             result differs from each of them in at least one column (by
             more than 1e-9). Default ``None`` excludes nothing.
+        exploration: Factor on the posterior standard deviation (default
+            1.0, plain log-EI); above 1 explores more, below 1 exploits more.
 
     Returns:
         The point, shape ``(n_dims,)``, or ``None`` when every candidate is
@@ -211,20 +231,29 @@ def optimize_acquisition(
 
     Raises:
         RuntimeError: when ``gp`` has not been fitted.
-        ValueError: for non-positive counts or a wrongly shaped ``exclude``.
+        ValueError: for a non-finite ``best`` or non-positive
+            ``exploration``, non-positive counts or a wrongly shaped
+            ``exclude``.
     """
     if not gp.is_fitted:
         raise RuntimeError("optimize_acquisition needs a fitted GaussianProcess.")
+    if not np.isfinite(best):
+        raise ValueError(f"best must be a finite number, got {best!r}.")
+    if not exploration > 0.0:
+        raise ValueError(f"exploration must be positive, got {exploration!r}.")
     if n_candidates < 1 or n_restarts < 0:
-        raise ValueError(f"Need n_candidates >= 1 and n_restarts >= 0, got {n_candidates} and {n_restarts}.")
+        raise ValueError(
+            f"Need n_candidates >= 1 and n_restarts >= 0, got {n_candidates} and {n_restarts}."
+        )
     space = _Space(gp)
     exclude = np.empty((0, space.n_dims)) if exclude is None else np.asarray(exclude, dtype=float)
     if exclude.ndim != 2 or exclude.shape[1] != space.n_dims:
         raise ValueError(f"exclude must have shape (m, {space.n_dims}), got {exclude.shape}.")
+    acquisition = _Acquisition(gp, float(best), float(exploration))
 
     if space.size() <= n_candidates:
         points = space.enumerate()
-        return _best_allowed(points, _acquisition(gp, best, points), exclude)
+        return _best_allowed(points, acquisition(points), exclude)
 
     candidates = np.vstack(
         [
@@ -232,10 +261,14 @@ def optimize_acquisition(
             _perturb_incumbent(gp, space, rng, max(n_candidates // 4, 1)),
         ]
     )
-    scores = _acquisition(gp, best, candidates)
+    scores = acquisition(candidates)
     top = np.argsort(-scores, kind="stable")[:n_restarts]
-    refined, refined_scores = _refine(gp, best, space, candidates[top], scores[top])
-    return _best_allowed(np.vstack([refined, candidates]), np.concatenate([refined_scores, scores]), exclude)
+    if top.size:
+        refined, refined_scores = _refine(acquisition, space, candidates[top], scores[top])
+        candidates, scores = np.vstack([refined, candidates]), np.concatenate(
+            [refined_scores, scores]
+        )
+    return _best_allowed(candidates, scores, exclude)
 
 
 def _sobol(n_dims: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -247,7 +280,9 @@ def _sobol(n_dims: int, n: int, rng: np.random.Generator) -> np.ndarray:
     return engine.random_base2(int(np.ceil(np.log2(n))))[:n]
 
 
-def _perturb_incumbent(gp: GaussianProcess, space: _Space, rng: np.random.Generator, n: int) -> np.ndarray:
+def _perturb_incumbent(
+    gp: GaussianProcess, space: _Space, rng: np.random.Generator, n: int
+) -> np.ndarray:
     """Gaussian steps of several sizes from the best training point.
 
     Continuous columns move by a normal step clipped to the unit cube; each
@@ -267,22 +302,23 @@ def _perturb_incumbent(gp: GaussianProcess, space: _Space, rng: np.random.Genera
     return points
 
 
-def _refine(gp, best, space, x, values) -> tuple[np.ndarray, np.ndarray]:
+def _refine(acquisition: _Acquisition, space: _Space, x: np.ndarray, values: np.ndarray):
     """Alternates gradient steps and coordinate search from the rows of ``x``."""
-    x, values = x.copy(), values.copy()
     for _ in range(_MAX_PASSES):
         if space.continuous.size:
-            x, values = _ascend_continuous(gp, best, space.continuous, x, values)
+            x, values = _ascend_continuous(acquisition, space.continuous, x, values)
         moved = False
         for column in space.choices:
-            x, values, moved_here = _coordinate_step(gp, best, space, column, x, values)
+            x, values, moved_here = _coordinate_step(acquisition, space, column, x, values)
             moved |= moved_here
         if not moved:
             break
     return x, values
 
 
-def _ascend_continuous(gp, best, columns, x, values) -> tuple[np.ndarray, np.ndarray]:
+def _ascend_continuous(
+    acquisition: _Acquisition, columns: np.ndarray, x: np.ndarray, values: np.ndarray
+):
     """One joint L-BFGS-B run over the continuous columns of all rows.
 
     The rows are independent, so the sum of their log-EI has a
@@ -294,7 +330,7 @@ def _ascend_continuous(gp, best, columns, x, values) -> tuple[np.ndarray, np.nda
 
     def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
         trial[:, columns] = flat.reshape(shape)
-        acq, grad = _acquisition_with_grad(gp, best, trial)
+        acq, grad = acquisition.with_grad(trial)
         acq = np.where(np.isfinite(acq), acq, -1e300)
         return -float(acq.sum()), -grad[:, columns].ravel()
 
@@ -307,19 +343,21 @@ def _ascend_continuous(gp, best, columns, x, values) -> tuple[np.ndarray, np.nda
         options={"maxiter": _MAX_LBFGS_ITERATIONS},
     )
     trial[:, columns] = np.clip(result.x.reshape(shape), 0.0, 1.0)
-    new_values = _acquisition(gp, best, trial)
+    new_values = acquisition(trial)
     better = new_values > values
     return np.where(better[:, None], trial, x), np.where(better, new_values, values)
 
 
-def _coordinate_step(gp, best, space, column, x, values) -> tuple[np.ndarray, np.ndarray, bool]:
+def _coordinate_step(
+    acquisition: _Acquisition, space: _Space, column: int, x: np.ndarray, values: np.ndarray
+):
     """Moves every row to the best of the values ``space.moves`` offers."""
     options = space.moves(column, x)
     trials = np.repeat(x, options.shape[1], axis=0)
     trials[:, column] = options.ravel()
-    scores = _acquisition(gp, best, trials).reshape(options.shape)
-    pick = np.argmax(scores, axis=1)
+    scores = acquisition(trials).reshape(options.shape)
     rows = np.arange(x.shape[0])
+    pick = np.argmax(scores, axis=1)
     better = scores[rows, pick] > values
     if not better.any():
         return x, values, False
@@ -332,6 +370,8 @@ def _best_allowed(points: np.ndarray, scores: np.ndarray, exclude: np.ndarray) -
     """The highest scoring row of ``points`` that is not in ``exclude``."""
     for index in np.argsort(-scores, kind="stable"):
         point = points[index]
-        if not exclude.size or not np.any(np.all(np.abs(exclude - point) <= _DUPLICATE_TOL, axis=1)):
+        if not exclude.size or not np.any(
+            np.all(np.abs(exclude - point) <= _DUPLICATE_TOL, axis=1)
+        ):
             return point.copy()
     return None

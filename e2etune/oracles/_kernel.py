@@ -21,10 +21,8 @@ import numpy as np
 from scipy.linalg import lapack
 
 SQRT5 = np.sqrt(5.0)
-MIN_NOISE_VARIANCE = 1e-6
 LOG_LENGTH_SCALE_BOUNDS = (np.log(1e-2), np.log(1e2))
 LOG_SIGNAL_VARIANCE_BOUNDS = (np.log(1e-3), np.log(1e3))
-LOG_NOISE_VARIANCE_BOUNDS = (np.log(MIN_NOISE_VARIANCE), 0.0)
 DEFAULT_LENGTH_SCALE = 0.5
 DEFAULT_SIGNAL_VARIANCE = 1.0
 DEFAULT_NOISE_VARIANCE = 1e-3
@@ -41,7 +39,6 @@ class Encoding:
     """
 
     def __init__(self, is_categorical: list[bool], n_choices: list[int]):
-        self.n_dims = len(is_categorical)
         self.numeric = np.array([i for i, c in enumerate(is_categorical) if not c], dtype=int)
         self.categorical = [(i, n) for i, (c, n) in enumerate(zip(is_categorical, n_choices)) if c]
         owner = list(self.numeric)
@@ -71,19 +68,22 @@ def default_theta(n_dims: int) -> np.ndarray:
     )
 
 
-def theta_bounds(n_dims: int) -> list[tuple[float, float]]:
-    """Box bounds of ``theta`` for L-BFGS-B."""
-    return [LOG_LENGTH_SCALE_BOUNDS] * n_dims + [LOG_SIGNAL_VARIANCE_BOUNDS, LOG_NOISE_VARIANCE_BOUNDS]
+def theta_bounds(n_dims: int, noise_floor: float) -> list[tuple[float, float]]:
+    """Box bounds of ``theta`` for L-BFGS-B; the noise variance lies in ``[noise_floor, 1]``."""
+    noise = (float(np.log(noise_floor)), 0.0)
+    return [LOG_LENGTH_SCALE_BOUNDS] * n_dims + [LOG_SIGNAL_VARIANCE_BOUNDS, noise]
 
 
 def log_prior(theta: np.ndarray) -> tuple[float, np.ndarray]:
     """Log prior density of ``theta`` (up to a constant) and its gradient.
 
-    The priors follow Optuna's GPSampler: on every length scale ``l`` the
-    weak, log-symmetric ``-0.1 * (l**2 + l**-2)`` (flat between about 0.3
-    and 3, steep below 0.05 and above 20); a Gamma(2, 1) density on the
-    signal variance and a Gamma(1.1, 30) density on the noise variance, both
-    on the standardized output scale (mean noise 0.037).
+    The priors follow the original defaults of Optuna's GPSampler: on every
+    length scale ``l`` the weak, log-symmetric ``-0.1 * (l**2 + l**-2)``
+    (within about one nat of its peak at 1 between 0.3 and 3, steep below
+    0.05 and above 20); a Gamma(2, 1) density on the signal variance and a
+    Gamma(1.1, 30) density on the noise variance, both on the standardized
+    output scale (mean noise 0.037). The densities are taken in the natural
+    parameters, without the Jacobian of the log transform.
     """
     log_l, log_s, log_n = theta[:-2], theta[-2], theta[-1]
     l2, s, noise = np.exp(2.0 * log_l), np.exp(log_s), np.exp(log_n)
@@ -139,7 +139,7 @@ def cholesky(matrix: np.ndarray) -> np.ndarray:
             with NaN entries, say).
     """
     factor, info = lapack.dpotrf(matrix, lower=1, clean=1)
-    if info == 0:
+    if info == 0 and np.isfinite(factor[-1, -1]):
         return factor
     diagonal = np.diag(matrix).copy()
     scale = max(float(np.mean(diagonal)), 1e-12)
@@ -147,12 +147,14 @@ def cholesky(matrix: np.ndarray) -> np.ndarray:
         shifted = matrix.copy()
         shifted.flat[:: matrix.shape[0] + 1] = diagonal + jitter
         factor, info = lapack.dpotrf(shifted, lower=1, clean=1, overwrite_a=1)
-        if info == 0:
+        if info == 0 and np.isfinite(factor[-1, -1]):
             return factor
     raise np.linalg.LinAlgError("the kernel matrix is not positive definite, even with jitter")
 
 
-def kernel_matrix(theta: np.ndarray, raw: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def kernel_matrix(
+    theta: np.ndarray, raw: np.ndarray, owner: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Training covariance ``K = s k(r^2) + noise I`` and ``dK/d(r^2)``."""
     features = raw * np.exp(-theta[:-2])[owner]
     r2 = squared_distances(features, features)
@@ -180,7 +182,9 @@ def _outer_pair_sums(
     """Per dimension ``sum_jk alpha_j alpha_k weights_jk D_i(j, k)``, symmetric weights."""
     scaled = raw * alpha[:, None]
     products = weights @ np.column_stack([alpha, scaled])
-    per_feature = 2.0 * (products[:, 0] * alpha) @ (raw * raw) - 2.0 * np.einsum("ij,ij->j", scaled, products[:, 1:])
+    per_feature = 2.0 * (products[:, 0] * alpha) @ (raw * raw) - 2.0 * np.einsum(
+        "ij,ij->j", scaled, products[:, 1:]
+    )
     return np.bincount(owner, weights=per_feature, minlength=n_dims)
 
 
@@ -217,7 +221,9 @@ def negative_log_posterior(
     grad_noise = 0.5 * noise * (trace_inverse - alpha_sq)
     # inverse holds only its lower triangle: the symmetric sum is twice that.
     inverse *= dk
-    pairs = 2.0 * _pair_sums(inverse, raw, owner, n_dims) - _outer_pair_sums(dk, alpha, raw, owner, n_dims)
+    pairs = 2.0 * _pair_sums(inverse, raw, owner, n_dims) - _outer_pair_sums(
+        dk, alpha, raw, owner, n_dims
+    )
     grad_length = -np.exp(-2.0 * theta[:-2]) * pairs
     grad = np.concatenate([grad_length, [grad_signal, grad_noise]])
 

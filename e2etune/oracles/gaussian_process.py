@@ -26,13 +26,14 @@ from typing import Any
 
 import numpy as np
 import scipy.optimize
-from scipy.linalg import lapack, solve_triangular
+from scipy.linalg import lapack
 
 from e2etune.oracles import _kernel
 
 _KINDS = ("continuous", "discrete", "categorical")
 _MAX_FIT_ITERATIONS = 50
 _COLD_RESTARTS = 2
+_MAX_POINTS_FOR_RESTARTS = 200
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -65,22 +66,30 @@ class Dimension:
         if self.kind not in _KINDS:
             raise ValueError(f"Dimension kind must be one of {_KINDS}, got {self.kind!r}.")
         if self.kind != "discrete" and self.grid is not None:
-            raise ValueError(f"Only a 'discrete' dimension takes a grid, got one for {self.kind!r}.")
+            raise ValueError(
+                f"Only a 'discrete' dimension takes a grid, got one for {self.kind!r}."
+            )
         if self.kind != "categorical" and self.n_choices is not None:
-            raise ValueError(f"Only a 'categorical' dimension takes n_choices, got one for {self.kind!r}.")
+            raise ValueError(
+                f"Only a 'categorical' dimension takes n_choices, got one for {self.kind!r}."
+            )
         if self.kind == "discrete":
             object.__setattr__(self, "grid", _validated_grid(self.grid))
         if self.kind == "categorical":
             n = self.n_choices
             if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-                raise ValueError(f"A 'categorical' dimension needs an integer n_choices >= 1, got {n!r}.")
+                raise ValueError(
+                    f"A 'categorical' dimension needs an integer n_choices >= 1, got {n!r}."
+                )
             object.__setattr__(self, "n_choices", int(n))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Dimension):
             return NotImplemented
         same_grid = (self.grid is None and other.grid is None) or (
-            self.grid is not None and other.grid is not None and np.array_equal(self.grid, other.grid)
+            self.grid is not None
+            and other.grid is not None
+            and np.array_equal(self.grid, other.grid)
         )
         return self.kind == other.kind and self.n_choices == other.n_choices and same_grid
 
@@ -110,28 +119,41 @@ class GaussianProcess:
     the squared scaled distance ``r^2``, categorical columns ``1 / l_i^2``
     when the categories differ and 0 when they are equal; the covariance is
     ``s * (1 + sqrt5 r + 5/3 r^2) exp(-sqrt5 r) + noise * [x == x']``, on
-    standardized outputs, with ``noise >= 1e-6``. See
+    standardized outputs, with ``noise >= noise_floor``. See
     :func:`e2etune.oracles._kernel.log_prior` for the priors.
 
     Args:
         dimensions: One :class:`Dimension` per input column.
-        seed: Seeds the random restarts of the first fit (the fits after it
-            are warm-started and deterministic). ``None`` (the default) uses
-            0.
+        seed: Seeds the random restarts of a first fit on at most 200
+            points (the fits after it are warm-started and deterministic).
+            ``None`` (the default) uses 0.
+        noise_floor: Smallest noise variance, relative to the variance of
+            the outputs (the standardized scale), in ``(0, 1)``. Defaults to
+            1e-6; raise it for noisy objectives.
 
     Raises:
         ValueError: when ``dimensions`` is empty or holds anything but
-            :class:`Dimension`.
+            :class:`Dimension`, or ``noise_floor`` is out of range.
     """
 
-    def __init__(self, dimensions: Sequence[Dimension], seed: int | None = None):
+    def __init__(
+        self,
+        dimensions: Sequence[Dimension],
+        seed: int | None = None,
+        noise_floor: float = 1e-6,
+    ):
         self.dimensions = tuple(dimensions)
         if not self.dimensions:
             raise ValueError("A GaussianProcess needs at least one dimension.")
         for dim in self.dimensions:
             if not isinstance(dim, Dimension):
-                raise ValueError(f"dimensions must hold Dimension objects, got {type(dim).__name__}.")
+                raise ValueError(
+                    f"dimensions must hold Dimension objects, got {type(dim).__name__}."
+                )
+        if not 0.0 < noise_floor < 1.0:
+            raise ValueError(f"noise_floor is a variance ratio in (0, 1), got {noise_floor!r}.")
         self.seed = seed
+        self.noise_floor = float(noise_floor)
         self._encoding = _kernel.Encoding(
             [d.kind == "categorical" for d in self.dimensions],
             [d.n_choices or 0 for d in self.dimensions],
@@ -164,8 +186,8 @@ class GaussianProcess:
         """Fits the kernel parameters and conditions the process on the data.
 
         Starts L-BFGS-B from the parameters of the previous fit (or of
-        :meth:`set_state`); the first fit starts from defaults and a few
-        random points and keeps the best.
+        :meth:`set_state`); the first fit starts from defaults and, on at
+        most 200 points, from two random points too, and keeps the best.
 
         Args:
             x: Inputs, shape ``(n, n_dims)``, encoded as the dimensions say.
@@ -183,7 +205,9 @@ class GaussianProcess:
         if y.shape != (x.shape[0],) or y.size == 0:
             raise ValueError(f"y must have shape ({x.shape[0]},) with n >= 1, got {y.shape}.")
         if not np.all(np.isfinite(y)):
-            raise ValueError("y must be finite; drop or replace NaN and infinite scores before fitting.")
+            raise ValueError(
+                "y must be finite; drop or replace NaN and infinite scores before fitting."
+            )
         self._y_mean = float(np.mean(y))
         std = float(np.std(y))
         self._y_std = std if std > 1e-12 * max(1.0, abs(self._y_mean)) else 1.0
@@ -199,8 +223,13 @@ class GaussianProcess:
         return self
 
     def _optimize_theta(self, raw: np.ndarray, y: np.ndarray) -> np.ndarray:
-        bounds = _kernel.theta_bounds(self.n_dims)
-        starts = [self._theta] if self._theta is not None else self._cold_starts(bounds)
+        bounds = _kernel.theta_bounds(self.n_dims, self.noise_floor)
+        if self._theta is not None:
+            starts = [self._theta]
+        elif y.size > _MAX_POINTS_FOR_RESTARTS:
+            starts = [_kernel.default_theta(self.n_dims)]
+        else:
+            starts = self._cold_starts(bounds)
         best_theta, best_value = None, np.inf
         for start in starts:
             theta, value = self._run_lbfgs(start, raw, y, bounds)
@@ -214,7 +243,10 @@ class GaussianProcess:
         rng = np.random.default_rng(0 if self.seed is None else self.seed)
         default = _kernel.default_theta(self.n_dims)
         low, high = np.array(bounds).T
-        randoms = [np.clip(default + rng.normal(0.0, 1.0, default.size), low, high) for _ in range(_COLD_RESTARTS)]
+        randoms = [
+            np.clip(default + rng.normal(0.0, 1.0, default.size), low, high)
+            for _ in range(_COLD_RESTARTS)
+        ]
         return [default] + randoms
 
     def _run_lbfgs(self, start, raw, y, bounds) -> tuple[np.ndarray, float]:
@@ -228,7 +260,7 @@ class GaussianProcess:
                 jac=True,
                 method="L-BFGS-B",
                 bounds=bounds,
-                options={"maxiter": _MAX_FIT_ITERATIONS, "ftol": 1e-9, "gtol": 1e-4},
+                options={"maxiter": _MAX_FIT_ITERATIONS, "ftol": 1e-7, "gtol": 1e-3},
             )
         except np.linalg.LinAlgError:
             return start, np.inf
@@ -236,7 +268,9 @@ class GaussianProcess:
             return start, np.inf
         return result.x, float(result.fun)
 
-    def predict(self, x: np.ndarray, return_std: bool = True) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, x: np.ndarray, return_std: bool = True
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Posterior of the latent function at ``x``, in original output units.
 
         Args:
@@ -258,7 +292,9 @@ class GaussianProcess:
             return mean
         return mean, self._y_std * np.sqrt(var)
 
-    def _posterior_with_grad(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _posterior_with_grad(
+        self, x: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Posterior mean and variance with their gradients, original units.
 
         Args:
@@ -279,14 +315,16 @@ class GaussianProcess:
         theta, owner = self._theta, self._encoding.owner
         inv_length = np.exp(-theta[:-2])
         signal = np.exp(theta[-2])
-        r2 = _kernel.squared_distances(self._encoding.raw(x) * inv_length[owner], self._raw * inv_length[owner])
+        r2 = _kernel.squared_distances(
+            self._encoding.raw(x) * inv_length[owner], self._raw * inv_length[owner]
+        )
         k, dk = _kernel.matern52(r2, signal)
         mean = k @ self._alpha
-        v = solve_triangular(self._factor, k.T, lower=True, check_finite=False)
+        v, _ = lapack.dtrtrs(self._factor, k.T, lower=1)
         var = np.maximum(signal - np.einsum("ij,ij->j", v, v), 1e-12 * signal)
         if not with_grad:
             return mean, var
-        beta = solve_triangular(self._factor, v, lower=True, trans="T", check_finite=False)
+        beta, _ = lapack.dtrtrs(self._factor, v, lower=1, trans=1)
         numeric = self._encoding.numeric
         dmean = np.zeros(x.shape)
         dvar = np.zeros(x.shape)
@@ -336,11 +374,14 @@ class GaussianProcess:
         except (KeyError, TypeError) as err:
             raise ValueError(f"Invalid GaussianProcess state {state!r}: {err}.") from err
         if len(lengths) != self.n_dims:
-            raise ValueError(f"The state has {len(lengths)} length scales, but the process has {self.n_dims} dimensions.")
+            raise ValueError(
+                f"The state has {len(lengths)} length scales, "
+                f"but the process has {self.n_dims} dimensions."
+            )
         theta = np.array(lengths + rest)
         if not np.all(np.isfinite(theta)):
             raise ValueError(f"The state holds non-finite parameters: {state!r}.")
-        low, high = np.array(_kernel.theta_bounds(self.n_dims)).T
+        low, high = np.array(_kernel.theta_bounds(self.n_dims, self.noise_floor)).T
         self._theta = np.clip(theta, low, high)
 
     def _check_x(self, x: np.ndarray) -> np.ndarray:

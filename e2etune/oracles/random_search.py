@@ -7,6 +7,10 @@ from typing import Any
 from e2etune.engine.hyperparameters import HyperParameters
 from e2etune.engine.oracle import Oracle
 from e2etune.engine.trial import TrialStatus
+from e2etune.oracles.grid_search import Grid, all_values
+
+#: Largest discrete space that is enumerated to find its last untried configurations.
+_MAX_ENUMERATED = 100_000
 
 
 class RandomSearchOracle(Oracle):
@@ -15,13 +19,15 @@ class RandomSearchOracle(Oracle):
     Each value is drawn with its hyperparameter's sampling (log-uniform for
     `sampling="log"`); conditional hyperparameters are drawn only when active.
     The search stops after `max_trials`, or when no untried configuration is
-    left.
+    left (a small discrete space is enumerated when random draws keep hitting
+    tried configurations, so it is covered entirely before the search stops).
 
     Args:
         objective: A metric name, an `Objective`, or a list of these; None
             minimizes the value each trial returns.
         max_trials: Number of trials. Defaults to 10.
-        seed: Random seed; None picks one.
+        seed: Random seed; None picks one. The same seed gives the same
+            trials, with or without interruptions.
         hyperparameters: A `HyperParameters` overriding or pre-declaring part
             of the space.
         allow_new_entries: Whether code may declare new hyperparameters.
@@ -57,5 +63,26 @@ class RandomSearchOracle(Oracle):
         """Draws untried random values, or stops when the space is exhausted."""
         values = self._random_values()
         if values is None:
+            values = self._random_untried_by_enumeration()
+        if values is None:
             return {"status": TrialStatus.STOPPED, "values": None}
         return {"status": TrialStatus.RUNNING, "values": values}
+
+    def _random_untried_by_enumeration(self) -> dict[str, Any] | None:
+        """A uniformly chosen untried configuration of a small discrete space, else None."""
+        space = self.hyperparameters.space
+        if not all(hp.is_discrete for hp in space):
+            return None
+        grid = Grid(space, values_of=all_values)
+        if grid.size_bound() > _MAX_ENUMERATED:
+            return None
+        untried = []
+        point = grid.first()
+        while point is not None:
+            values = grid.values(point)
+            if self._compute_values_hash(values) not in self._tried_so_far:
+                untried.append(values)
+            point = grid.next(point)
+        if not untried:
+            return None
+        return untried[min(int(self._uniform() * len(untried)), len(untried) - 1)]

@@ -13,9 +13,11 @@ PROTO_DIR = pathlib.Path(__file__).resolve().parent
 PROTO_FILE = "e2etune.proto"
 
 
-def generate(out_dir: pathlib.Path = PROTO_DIR) -> pathlib.Path:
+def generate(out_dir: pathlib.Path | str = PROTO_DIR) -> pathlib.Path:
     """Writes `e2etune_pb2.py` for the schema into `out_dir` and returns its path."""
     from grpc_tools import protoc
+
+    out_dir = pathlib.Path(out_dir)
 
     status = protoc.main(
         ["protoc", f"-I{PROTO_DIR}", f"--python_out={out_dir}", str(PROTO_DIR / PROTO_FILE)]

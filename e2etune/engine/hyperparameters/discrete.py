@@ -72,8 +72,8 @@ class Choice(_Listed):
             raise TypeError(f"{self._describe()}: values must be a list; got {values!r}.")
         try:
             values = [_values.to_python(v) for v in values]
-        except TypeError as error:
-            raise TypeError(f"{self._describe()}: {error}") from None
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{self._describe()}: {error}") from None
         if not values:
             raise ValueError(f"{self._describe()}: values is empty. Give at least one value.")
         types = sorted({type(v).__name__ for v in values})
@@ -180,8 +180,8 @@ class Fixed(_Listed):
         super().__init__(name, conditions=conditions)
         try:
             self.value = _values.to_python(value)
-        except TypeError as error:
-            raise TypeError(f"{self._describe()}: {error}") from None
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{self._describe()}: {error}") from None
         self._default = self.value
 
     @property

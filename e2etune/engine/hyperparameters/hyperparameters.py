@@ -142,7 +142,8 @@ class HyperParameters:
             )
         conditions = list(self._conditions)
         if parent_name is not None:
-            conditions.append(self._condition(parent_name, parent_values))
+            child = f"{cls.__name__} {self._scoped(name)!r}"
+            conditions.append(self._condition(parent_name, parent_values, child))
         return self._register(cls(self._scoped(name), conditions=conditions, **kwargs))
 
     def _register(self, hp: HyperParameter) -> Any:
@@ -179,22 +180,24 @@ class HyperParameters:
         scoped = self._scoped(name)
         return scoped if scoped in self._space or scoped in self._values else name
 
-    def _condition(self, parent_name: str, parent_values: Any) -> Parent:
+    def _condition(self, parent_name: str, parent_values: Any, child: str | None = None) -> Parent:
+        where = f"{child}: t" if child else "T"
         full_name = self._resolve(parent_name)
         parent = self._space.get(full_name)
         if parent is None:
+            known = ", ".join(repr(n) for n in self._space) or "none"
             raise ValueError(
-                f"The parent hyperparameter {parent_name!r} is not defined. Declare it "
-                "before the hyperparameters that depend on it."
+                f"{where}he parent hyperparameter {parent_name!r} is not defined (defined: "
+                f"{known}). Declare it before the hyperparameters that depend on it."
             )
         condition = Parent(full_name, parent_values)
         for value in condition.values:
             try:
                 parent.validate_value(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError) as error:
                 raise ValueError(
-                    f"Parent value {value!r} is not a possible value of {parent_name!r} "
-                    f"({type(parent).__name__}); check `parent_values`."
+                    f"{where}he parent value {value!r} is not a possible value of "
+                    f"{parent_name!r}: {error} Check `parent_values`."
                 ) from None
         return condition
 
@@ -339,7 +342,11 @@ class HyperParameters:
         for hp_proto in proto.space:
             hp = hyperparameter_from_proto(hp_proto)
             hps._space[hp.name] = hp
-        hps._values = {name: _values.from_proto(value) for name, value in proto.values.items()}
+        # A protobuf map has no order: restore the declaration order, so that
+        # iterating `values` gives the same order before and after a reload.
+        order = {name: index for index, name in enumerate(hps._space)}
+        names = sorted(proto.values, key=lambda n: (order.get(n, len(order)), n))
+        hps._values = {name: _values.from_proto(proto.values[name]) for name in names}
         return hps
 
     def __repr__(self) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Sequence
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from e2etune.engine.conditions import Parent
 from e2etune.engine.hyperparameters.base import HyperParameter, bin_index
@@ -17,18 +19,37 @@ _SAMPLING_TO_PROTO = {
     "reverse_log": e2etune_pb2.REVERSE_LOG,
 }
 _PROTO_TO_SAMPLING = {v: k for k, v in _SAMPLING_TO_PROTO.items()}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _log_span(low: float, high: float) -> float:
+    # log(high) - log(low) rather than log(high / low): the ratio overflows
+    # for wide ranges (e.g. 1e-300 to 1e300).
+    return math.log(high) - math.log(low)
+
+
+def _log_scale(prob: float, low: float, high: float) -> float:
+    # exp(log(low) + ...) rather than low * exp(...): the factor overflows
+    # when low is tiny, the result never does.
+    return math.exp(math.log(low) + prob * _log_span(low, high))
 
 
 def to_unit(value: float, low: float, high: float, sampling: str) -> float:
     """Position of `value` in [low, high] on the sampling's scale, in [0, 1]."""
     if high == low:
         return 0.5
+    value = min(max(value, low), high)
     if sampling == "linear":
-        prob = (value - low) / (high - low)
+        span = high - low
+        if math.isinf(span):  # the range is wider than the largest float
+            prob = (value / 2 - low / 2) / (high / 2 - low / 2)
+        else:
+            prob = (value - low) / span
     elif sampling == "log":
-        prob = math.log(value / low) / math.log(high / low)
+        prob = (math.log(value) - math.log(low)) / _log_span(low, high)
     else:
-        prob = 1.0 - math.log(max(high + low - value, low) / low) / math.log(high / low)
+        mirrored = min(max((high - value) + low, low), high)
+        prob = 1.0 - (math.log(mirrored) - math.log(low)) / _log_span(low, high)
     return min(max(prob, 0.0), 1.0)
 
 
@@ -40,12 +61,72 @@ def from_unit(prob: float, low: float, high: float, sampling: str) -> float:
     if prob >= 1.0:
         return high
     if sampling == "linear":
-        value = low + prob * (high - low)
+        span = high - low
+        if math.isinf(span):  # the range is wider than the largest float
+            half = high / 2 - low / 2
+            value = (low + prob * half) + prob * half
+        else:
+            value = low + prob * span
     elif sampling == "log":
-        value = low * math.exp(prob * math.log(high / low))
+        value = _log_scale(prob, low, high)
     else:
-        value = high + low - low * math.exp((1.0 - prob) * math.log(high / low))
+        value = (high - _log_scale(1.0 - prob, low, high)) + low
     return min(max(value, low), high)
+
+
+class _Grid(Sequence):
+    """The increasing values of a stepped hyperparameter, computed from their index.
+
+    Behaves as the list of the values (indexing, `len`, `in`, equality with a
+    list) without storing it, so `Int("seed", 0, 10**12, step=1)` costs
+    nothing until a value is asked for.
+    """
+
+    def __init__(self, count: int, value_at: Callable[[int], Any]) -> None:
+        #: Number of values; unlike `len()`, not limited to a C ssize_t.
+        self.count = count
+        self._value_at = value_at
+
+    def __len__(self) -> int:
+        return self.count  # OverflowError beyond sys.maxsize values, as for `range`
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[k] for k in range(*index.indices(self.count))]
+        k = operator.index(index)
+        if k < 0:
+            k += self.count
+        if not 0 <= k < self.count:
+            raise IndexError(f"grid index {index} out of range for {self.count} values")
+        return self._value_at(k)
+
+    def nearest_index(self, value: float) -> int:
+        """Index of the value closest to `value` (binary search)."""
+        low, high = 0, self.count  # first index whose value is >= `value`
+        while low < high:
+            middle = (low + high) // 2
+            if self._value_at(middle) < value:
+                low = middle + 1
+            else:
+                high = middle
+        candidates = [i for i in (low - 1, low) if 0 <= i < self.count]
+        return min(candidates, key=lambda i: abs(self._value_at(i) - value))
+
+    def __contains__(self, value: object) -> bool:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return False
+        return self[self.nearest_index(value)] == value
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return self.count == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        if self.count <= 20:
+            return repr(list(self))
+        head = ", ".join(repr(v) for v in self[:3])
+        return f"[{head}, ..., {self[-1]!r}] ({self.count} values)"
 
 
 class _Numerical(HyperParameter):
@@ -88,6 +169,11 @@ class _Numerical(HyperParameter):
                     f"{self._describe()}: {what} must be an integer; got {value!r}. "
                     "Use `Float` for non-integer values."
                 )
+            if not _INT64_MIN <= int(value) <= _INT64_MAX:
+                raise ValueError(
+                    f"{self._describe()}: {what} {value!r} does not fit in 64 bits; "
+                    f"use a value in [{_INT64_MIN}, {_INT64_MAX}]."
+                )
             return int(value)
         return float(value)
 
@@ -119,6 +205,12 @@ class _Numerical(HyperParameter):
                     f"{self._describe()}: with {self.sampling} sampling, step is a factor "
                     f"between successive values and must be greater than 1; got {self.step}."
                 )
+        if self.step is not None and self._grid_count() is None:
+            raise ValueError(
+                f"{self._describe()}: step {self.step} is too small for "
+                f"[{self.min_value}, {self.max_value}]: the number of values overflows. "
+                "Pass a larger step, or no step."
+            )
 
     @property
     def values(self) -> Sequence | None:
@@ -129,31 +221,63 @@ class _Numerical(HyperParameter):
             self._values_cache = self._stepped_values()
         return self._values_cache
 
-    def _stepped_values(self) -> list:
-        low, high, step, cast = self.min_value, self.max_value, self.step, self._number_type
+    def _stepped_values(self) -> Sequence:
+        low, high, cast, count = self.min_value, self.max_value, self._number_type, self._grid_count()
         if self.sampling == "linear":
-            count = int(math.floor((high - low) / step * (1 + 1e-12) + 1e-9)) + 1
-            return [cast(low + k * step) for k in range(count)]
-        count = int(math.floor(math.log(high / low) / math.log(step) + 1e-9)) + 1
-        geometric = [cast(low * step**k) for k in range(count)]
+            # Clipped to the range: low + k * step may round past high.
+            return _Grid(count, lambda k: min(cast(low + k * self.step), high))
         if self.sampling == "log":
-            return geometric
-        return sorted(cast(high + low - v) for v in geometric)
+            return _Grid(count, lambda k: min(cast(self._geometric(k)), high))
+        # Mirrored grid, dense near high; its last value is high itself, exactly.
+        last = count - 1
+        return _Grid(count, lambda i: high if i == last
+                     else max(cast((high - self._geometric(last - i)) + low), low))
+
+    def _geometric(self, k: int) -> Any:
+        """min_value * step**k: exact for `Int`, without overflow for `Float`."""
+        try:
+            return self.min_value * self.step**k
+        except OverflowError:
+            log_value = math.log(self.min_value) + k * math.log(self.step)
+            return math.exp(min(log_value, math.log(self.max_value)))
+
+    def _grid_count(self) -> int | None:
+        """Number of values on the step grid; None if it overflows a float."""
+        low, high, step = self.min_value, self.max_value, self.step
+        if self._number_type is int:
+            if self.sampling == "linear":
+                return (high - low) // step + 1
+            count, value = 1, low
+            while value * step <= high:
+                count, value = count + 1, value * step
+            return count
+        if self.sampling == "linear":
+            span = high - low
+            # Halves when the span overflows; 0.3 / 0.1 is 2.9999999999999996,
+            # so a quotient within rounding of an integer counts as that integer.
+            quotient = span / step if math.isfinite(span) else (high / 2 - low / 2) / step * 2
+            tolerance = 1e-9
+        else:
+            quotient, tolerance = _log_span(low, high) / math.log(step), 1e-9
+        if not math.isfinite(quotient):
+            return None
+        nearest = round(quotient)
+        if abs(quotient - nearest) <= tolerance * max(1.0, quotient):
+            return int(nearest) + 1
+        return int(math.floor(quotient)) + 1
 
     def _nearest_index(self, value: float) -> int:
-        values = self.values
-        index = min(range(len(values)), key=lambda i: abs(values[i] - value))
-        return index
+        return self.values.nearest_index(value)
 
     def prob_to_value(self, prob: float) -> Any:
         if self.step is not None:
             values = self.values
-            return values[bin_index(prob, len(values))]
+            return values[bin_index(prob, values.count)]
         return self._continuous_value(prob)
 
     def value_to_prob(self, value: Any) -> float:
         if self.step is not None:
-            return (self._nearest_index(value) + 0.5) / len(self.values)
+            return (self._nearest_index(value) + 0.5) / self.values.count
         return self._continuous_prob(value)
 
     def validate_value(self, value: Any) -> Any:

@@ -1,0 +1,307 @@
+"""The Keras callbacks a tuner adds to every training run of a trial.
+
+- The checkpoint (`make_checkpoint`) keeps, for each trial, the best epoch of
+  its best execution by the objective, and only that: while a model trains it
+  holds the weights of its best epoch in memory, and when training ends it
+  writes them to the trial's folder if they beat the trial's earlier
+  executions. One file per trial, written atomically: the whole model as
+  `checkpoint.keras` (so that it loads without the code that built it), or,
+  when the model cannot be serialized, its weights as
+  `checkpoint.weights.h5` (then `build_config.json` beside it lets an unbuilt
+  model be built before loading them).
+- The hooks (`make_tuner_hooks`) call the tuner's `on_epoch_begin/end` and
+  `on_batch_begin/end`.
+- The user's callbacks are deep-copied for each execution
+  (`copy_callbacks`), never shared between runs; a `TensorBoard` among them
+  logs to `<log_dir>/<trial_id>/execution<n>` (`configure_tensorboard`).
+
+Keras is imported only when a callback is first made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import json
+import math
+import os
+import warnings
+from typing import Any, Iterator
+
+from e2etune import errors
+from e2etune.engine.objective import DefaultObjective, Objective
+
+#: The whole best model of a trial.
+MODEL_FILE = "checkpoint.keras"
+#: The best weights of a trial whose model could not be saved whole.
+WEIGHTS_FILE = "checkpoint.weights.h5"
+#: How to build the model before loading `WEIGHTS_FILE` into it.
+BUILD_CONFIG_FILE = "build_config.json"
+_CHECKPOINT_FILES = (MODEL_FILE, WEIGHTS_FILE, BUILD_CONFIG_FILE)
+
+
+def objective_value(objective: Objective, logs: Any) -> float | None:
+    """The value the checkpoint ranks epochs by, from an epoch's `logs` (None if absent).
+
+    For the default objective (none given) it is `val_loss` if present, else `loss`.
+    """
+    if not logs:
+        return None
+    if objective.has_value(logs):
+        value = objective.get_value(logs)
+    elif isinstance(objective, DefaultObjective):
+        name = "val_loss" if "val_loss" in logs else "loss" if "loss" in logs else None
+        if name is None:
+            return None
+        value = float(logs[name])
+    else:
+        return None
+    return None if math.isnan(value) else value
+
+
+def remove_checkpoint(trial_dir: str) -> None:
+    """Deletes the checkpoint files of a trial (before it runs again)."""
+    for name in _CHECKPOINT_FILES:
+        path = os.path.join(trial_dir, name)
+        if os.path.exists(path):
+            os.remove(path)
+
+
+def is_builtin(callback: Any) -> bool:
+    """Whether `callback` is one that the tuner added (not the user's)."""
+    return getattr(callback, "_e2etune_builtin", False)
+
+
+# The user's callbacks.
+
+def check_callbacks(callbacks: Any) -> list:
+    """Checks that the callbacks given to `search()` are a list that can be copied.
+
+    Returns:
+        The callbacks as a list ([] for None).
+
+    Raises:
+        FatalTypeError: when `callbacks` is not a list or tuple.
+        FatalValueError: when a callback cannot be deep-copied.
+    """
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise errors.FatalTypeError(
+            f"`callbacks` must be a list of Keras callbacks; got {type(callbacks).__name__}. "
+            "Pass e.g. `callbacks=[keras.callbacks.EarlyStopping(patience=2)]`."
+        )
+    copy_callbacks(callbacks)
+    return list(callbacks)
+
+
+def copy_callbacks(callbacks: list) -> list:
+    """Deep copies of `callbacks`, one fresh set per training run.
+
+    Raises:
+        FatalValueError: naming the callback that cannot be copied.
+    """
+    copies = []
+    for callback in callbacks:
+        try:
+            copies.append(copy.deepcopy(callback))
+        except Exception as error:
+            raise errors.FatalValueError(
+                f"The callback {type(callback).__name__} cannot be copied ({type(error).__name__}: "
+                f"{error}). Every training run of the search gets its own copy of the callbacks "
+                "given to `search()`, so they must support `copy.deepcopy`: do not keep open "
+                "files, locks, sessions or models in them (open them in `on_train_begin`), "
+                "define `__deepcopy__`, or create the callback inside `run_trial` / "
+                "`HyperModel.fit` instead."
+            ) from error
+    return copies
+
+
+def configure_tensorboard(callbacks: list, trial: Any, execution: int) -> None:
+    """Points each `TensorBoard` in `callbacks` to `<log_dir>/<trial_id>/execution<n>`.
+
+    When the `tensorboard` package is installed, an hparams callback is added
+    so that TensorBoard's HParams tab shows the trial's values.
+    """
+    added = []
+    for callback in callbacks:
+        if not any(cls.__name__ == "TensorBoard" for cls in type(callback).__mro__):
+            continue
+        log_dir = os.path.join(str(callback.log_dir), str(trial.trial_id), f"execution{execution}")
+        callback.log_dir = log_dir
+        hparams = _hparams_callback(log_dir, trial)
+        if hparams is not None:
+            hparams._e2etune_builtin = True
+            added.append(hparams)
+    callbacks.extend(added)
+
+
+def _hparams_callback(log_dir: str, trial: Any) -> Any:
+    try:
+        from tensorboard.plugins.hparams import api as hparams_api
+    except Exception:
+        return None
+    values = {name: value for name, value in trial.hyperparameters.values.items()
+              if isinstance(value, (bool, int, float, str))}
+    try:
+        return hparams_api.KerasCallback(log_dir, values, trial_id=str(trial.trial_id))
+    except Exception:
+        return None
+
+
+# The tuner's callbacks (Keras classes made on first use).
+
+@contextlib.contextmanager
+def _quiet_saving() -> Iterator[None]:
+    """Hides a numpy 2 deprecation notice that Keras' own saving code triggers."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept",
+                                category=DeprecationWarning)
+        yield
+
+
+def make_checkpoint(objective: Objective, trial_dir: str, whole_model: bool = True) -> Any:
+    """A callback keeping the trial's best epoch of its best execution in `trial_dir`.
+
+    Share one per trial across its executions (and any number of `fit` calls).
+
+    Args:
+        objective: Ranks the epochs by their logs; when an epoch's logs lack
+            it (say, it is computed after `fit`), the last epoch is kept.
+        trial_dir: The trial's folder.
+        whole_model: Whether to save the whole model (`checkpoint.keras`) or
+            only its weights. A model that cannot be saved whole falls back
+            to its weights; `whole_model_error` then says why.
+    """
+    return _classes()[0](objective, trial_dir, whole_model)
+
+
+def make_tuner_hooks(tuner: Any, trial: Any) -> Any:
+    """A callback calling `tuner.on_epoch_begin/end` and `on_batch_begin/end` for `trial`."""
+    return _classes()[1](tuner, trial)
+
+
+@functools.lru_cache(maxsize=None)
+def _classes() -> tuple[type, type]:
+    import keras
+
+    class _Shared(keras.callbacks.Callback):
+        """A tuner's callback: one object per trial, shared rather than copied."""
+
+        _e2etune_builtin = True
+
+        def __copy__(self) -> "_Shared":
+            return self
+
+        def __deepcopy__(self, memo: dict) -> "_Shared":
+            return self
+
+    class BestModelCheckpoint(_Shared):
+        """Keeps the best epoch of the best training run of a trial (see `make_checkpoint`)."""
+
+        def __init__(self, objective: Objective, trial_dir: str, whole_model: bool = True) -> None:
+            super().__init__()
+            self.objective = objective
+            self.trial_dir = trial_dir
+            self.whole_model = whole_model
+            self.whole_model_error: str | None = None
+            #: The best value of the trial's finished runs, None before any.
+            self.best_value: float | None = None
+            self._run_best: float | None = None
+            self._run_weights: list | None = None
+            self._best_is_last = False
+
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self._run_best, self._run_weights, self._best_is_last = None, None, False
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            value = objective_value(self.objective, logs)
+            self._best_is_last = False
+            if value is None:
+                return
+            if self._run_best is None or self._better(value, self._run_best):
+                self._run_best, self._best_is_last = value, True
+                self._run_weights = self.model.get_weights()
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            if self._run_best is None:
+                if self.best_value is None:
+                    self._save(None)
+            elif self.best_value is None or self._better(self._run_best, self.best_value):
+                self.best_value = self._run_best
+                self._save(None if self._best_is_last else self._run_weights)
+            self._run_weights = None
+
+        def _better(self, a: float, b: float) -> bool:
+            direction = self.objective.direction
+            return a < b if direction == "min" else a > b
+
+        def _save(self, weights: list | None) -> None:
+            model = self.model
+            final = None
+            if weights is not None:
+                final = model.get_weights()
+                model.set_weights(weights)
+            try:
+                os.makedirs(self.trial_dir, exist_ok=True)
+                if not (self.whole_model and self._save_whole(model)):
+                    self._save_weights(model)
+            finally:
+                if final is not None:
+                    model.set_weights(final)
+
+        def _save_whole(self, model: Any) -> bool:
+            partial = os.path.join(self.trial_dir, "checkpoint.partial.keras")
+            try:
+                with _quiet_saving():
+                    model.save(partial)
+            except Exception as error:
+                text = " ".join(str(error).split())
+                text = text if len(text) <= 160 else text[:157] + "..."
+                self.whole_model_error = f"{type(error).__name__}: {text}"
+                if os.path.exists(partial):
+                    os.remove(partial)
+                return False
+            os.replace(partial, os.path.join(self.trial_dir, MODEL_FILE))
+            for name in (WEIGHTS_FILE, BUILD_CONFIG_FILE):
+                if os.path.exists(os.path.join(self.trial_dir, name)):
+                    os.remove(os.path.join(self.trial_dir, name))
+            return True
+
+        def _save_weights(self, model: Any) -> None:
+            partial = os.path.join(self.trial_dir, "checkpoint.partial.weights.h5")
+            with _quiet_saving():
+                model.save_weights(partial)
+            os.replace(partial, os.path.join(self.trial_dir, WEIGHTS_FILE))
+            build_config = None
+            try:
+                build_config = model.get_build_config()
+            except Exception:
+                pass
+            with open(os.path.join(self.trial_dir, BUILD_CONFIG_FILE), "w") as file:
+                json.dump(build_config, file)
+            if os.path.exists(os.path.join(self.trial_dir, MODEL_FILE)):
+                os.remove(os.path.join(self.trial_dir, MODEL_FILE))
+
+    class TunerHooks(_Shared):
+        """Calls the tuner's epoch and batch hooks with the trial and the model."""
+
+        def __init__(self, tuner: Any, trial: Any) -> None:
+            super().__init__()
+            self.tuner = tuner
+            self.trial = trial
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self.tuner.on_epoch_begin(self.trial, self.model, epoch, logs=logs)
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            self.tuner.on_epoch_end(self.trial, self.model, epoch, logs=logs)
+
+        def on_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+            self.tuner.on_batch_begin(self.trial, self.model, batch, logs=logs)
+
+        def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            self.tuner.on_batch_end(self.trial, self.model, batch, logs=logs)
+
+    return BestModelCheckpoint, TunerHooks

@@ -1,0 +1,180 @@
+"""Helpers of the tuners: checking what trials return, reading signatures, Keras chores.
+
+Nothing here imports Keras at module level: the Keras helpers import it when
+they are called, so the framework-free `BaseTuner` can use this module too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import inspect
+import os
+import sys
+from typing import Any, Callable, Iterator
+
+from e2etune import errors
+
+_RESULT_HELP = (
+    "Return the objective's value (a number), a dict of metrics such as "
+    "`model.evaluate(x_val, y_val, return_dict=True)`, the `History` of `model.fit(...)`, "
+    "or a list of these (one per execution)."
+)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def in_package(filename: str) -> bool:
+    """Whether a source file belongs to e2etune (for tracebacks and warnings)."""
+    return filename.startswith(_PACKAGE_DIR)
+
+
+def user_stacklevel() -> int:
+    """The `stacklevel` for `warnings.warn` that points at the first caller outside e2etune."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and in_package(frame.f_code.co_filename):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+# What trials return.
+
+def is_model(value: Any) -> bool:
+    """Whether `value` looks like a model (it has both `fit` and `predict`)."""
+    return callable(getattr(value, "fit", None)) and callable(getattr(value, "predict", None))
+
+
+def validate_result(result: Any, source: str) -> None:
+    """Raises a clear `FatalTypeError` for results no trial may return.
+
+    Catches None, strings and models; the other cases (numbers, dicts,
+    histories and lists of these, or the rest) are left to
+    `convert_to_metrics`, which names them.
+
+    Args:
+        result: What `source` returned.
+        source: The function that returned it, for the message, e.g. "HyperModel.fit()".
+    """
+    if isinstance(result, (list, tuple)):
+        for item in result:
+            validate_result(item, source)
+        return
+    if result is None:
+        raise errors.FatalTypeError(
+            f"{source} returned None (did it forget `return`?). {_RESULT_HELP} Code that records "
+            "its metrics itself with `self.oracle.update_trial(...)` may return None only if "
+            "those metrics include the objective."
+        )
+    if isinstance(result, (str, bytes)):
+        raise errors.FatalTypeError(
+            f"{source} returned the string {result!r}. {_RESULT_HELP} To optimize a metric by "
+            "name, return the metrics and pass `objective=` naming it to the tuner."
+        )
+    if is_model(result):
+        raise errors.FatalTypeError(
+            f"{source} returned a model ({type(result).__name__}), not how good it is. "
+            f"{_RESULT_HELP} The trained models come back after the search from "
+            "`tuner.get_best_models()`."
+        )
+
+
+def all_none(result: Any) -> bool:
+    """Whether `result` is None or a non-empty list of Nones."""
+    if isinstance(result, (list, tuple)):
+        return bool(result) and all(r is None for r in result)
+    return result is None
+
+
+# Signatures.
+
+def names_parameter(function: Callable, name: str) -> bool:
+    """Whether `function` has a parameter called `name` that can be passed by keyword."""
+    try:
+        parameter = inspect.signature(function).parameters.get(name)
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def accepts_keyword(function: Callable, name: str) -> bool:
+    """Whether `function` accepts the keyword `name` (by name or through `**kwargs`)."""
+    if names_parameter(function, name):
+        return True
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+# Keras chores (Keras is imported when they run).
+
+def clear_session() -> None:
+    """Frees what Keras keeps between models (its global state, then a garbage collection)."""
+    import keras
+
+    keras.backend.clear_session(free_memory=True)
+
+
+@contextlib.contextmanager
+def maybe_distribute(strategy: Any) -> Iterator[None]:
+    """Enters `strategy.scope()` when a distribution strategy is given."""
+    if strategy is None:
+        yield
+    else:
+        with strategy.scope():
+            yield
+
+
+def _fresh(value: Any) -> Any:
+    """A new object like `value` when it is a Keras object (an optimizer or a metric).
+
+    Optimizers and metrics hold state, so each model gets its own.
+    """
+    if isinstance(value, (list, tuple)):
+        return type(value)(_fresh(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if hasattr(value, "get_config") and hasattr(type(value), "from_config"):
+        try:
+            return type(value).from_config(value.get_config())
+        except Exception:
+            return copy.deepcopy(value)
+    return value
+
+
+def override_compile(model: Any, optimizer: Any = None, loss: Any = None,
+                     metrics: Any = None) -> None:
+    """Compiles `model` again with the tuner's `optimizer`, `loss` or `metrics` where given.
+
+    What the tuner does not give keeps the model's own compile arguments.
+    """
+    if optimizer is None and loss is None and metrics is None:
+        return
+    own: dict[str, Any] = {}
+    if getattr(model, "compiled", False):
+        own.update(getattr(getattr(model, "_compile_config", None), "config", None) or {})
+        own["optimizer"] = getattr(model, "optimizer", None)
+        own.setdefault("loss", getattr(model, "loss", None))
+    if optimizer is not None:
+        own["optimizer"] = _fresh(optimizer)
+    if loss is not None:
+        own["loss"] = loss
+    if metrics is not None:
+        own["metrics"] = _fresh(metrics)
+    if own.get("optimizer") is None:
+        raise errors.FatalValueError(
+            "The tuner got `loss` or `metrics` but the model is not compiled and no "
+            "`optimizer` was given. Compile the model in `build`, or pass `optimizer=` too."
+        )
+    model.compile(**own)
+
+
+def count_params(model: Any) -> int | None:
+    """The number of parameters of a built model, or None when it cannot be counted yet."""
+    try:
+        return int(model.count_params())
+    except Exception:
+        return None

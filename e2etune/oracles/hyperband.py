@@ -1,0 +1,165 @@
+"""Hyperband: many short trials, the best promoted to longer training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from e2etune.engine.hyperparameters import HyperParameters
+from e2etune.engine.oracle import Oracle
+from e2etune.engine.trial import TrialStatus
+from e2etune.oracles import hyperband_schedule
+from e2etune.oracles.hyperband_schedule import Bracket
+
+
+class HyperbandOracle(Oracle):
+    """Hyperband (Li et al., 2018) with promoted trials that continue training.
+
+    The schedule (see `hyperband_schedule`) is computed once from
+    `max_epochs` and `factor` and followed exactly: each round promotes the
+    best `1/factor` of the previous round, and a promoted trial carries
+    `tuner/trial_id` (its parent), `tuner/initial_epoch` (the epochs its
+    parent trained) and `tuner/epochs`, so it resumes from its parent's
+    weights instead of training from scratch. Every trial's values hold
+    `tuner/epochs`, `tuner/initial_epoch`, `tuner/bracket` and `tuner/round`.
+
+    A round waits until all its trials have ended; failed trials are simply
+    not promoted. A space with fewer configurations than a bracket wants
+    fills what it can, and the search ends when the schedule is done.
+
+    Args:
+        objective: A metric name, an `Objective`, or a list of these.
+        max_epochs: Epochs of the longest-trained trials. Defaults to 100.
+        factor: Reduction factor between rounds. Defaults to 3.
+        hyperband_iterations: How many times to run the whole schedule.
+            Defaults to 1.
+        seed: Random seed; None picks one.
+        hyperparameters: A `HyperParameters` overriding or pre-declaring part
+            of the space.
+        allow_new_entries: Whether code may declare new hyperparameters.
+        tune_new_entries: Whether new hyperparameters are tuned or fixed.
+        max_retries_per_trial: Runs again of a trial that raised. Defaults to 0.
+        max_consecutive_failed_trials: Failures in a row that stop the search.
+            Defaults to 3.
+    """
+
+    def __init__(
+        self,
+        objective: Any = None,
+        max_epochs: int = 100,
+        factor: int = 3,
+        hyperband_iterations: int = 1,
+        seed: int | None = None,
+        hyperparameters: HyperParameters | None = None,
+        allow_new_entries: bool = True,
+        tune_new_entries: bool = True,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
+    ) -> None:
+        super().__init__(
+            objective=objective,
+            max_trials=None,
+            hyperparameters=hyperparameters,
+            allow_new_entries=allow_new_entries,
+            tune_new_entries=tune_new_entries,
+            seed=seed,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+        )
+        if not isinstance(hyperband_iterations, int) or hyperband_iterations < 1:
+            raise ValueError(
+                f"`hyperband_iterations` must be an integer >= 1; got {hyperband_iterations!r}."
+            )
+        self.max_epochs = max_epochs
+        self.factor = factor
+        self.hyperband_iterations = hyperband_iterations
+        self.brackets: list[Bracket] = hyperband_schedule.schedule(max_epochs, factor)
+        # Position in the schedule: the current iteration and bracket, and the
+        # trial ids of each of its rounds so far.
+        self._iteration = 0
+        self._bracket_index = 0
+        self._rounds: list[list[str]] = [[]]
+        self._space_exhausted = False
+
+    def describe_schedule(self) -> str:
+        """The schedule as a table of trials and epochs per round."""
+        return hyperband_schedule.describe(self.brackets, self.hyperband_iterations)
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        """Fills the current round, promotes when it is over, and stops after the last bracket."""
+        while self._iteration < self.hyperband_iterations:
+            bracket = self.brackets[self._bracket_index]
+            round_index = len(self._rounds) - 1
+            planned = bracket.rounds[round_index]
+            current = self._rounds[-1]
+            if len(current) < planned.trials:
+                values = self._next_values(bracket, round_index, current)
+                if values is not None:
+                    current.append(trial_id)
+                    return {"status": TrialStatus.RUNNING, "values": values}
+            if any(self.trials[t].status not in TrialStatus.ENDED for t in current):
+                return {"status": TrialStatus.IDLE}
+            if round_index + 1 < len(bracket.rounds) and self._promotable(round_index):
+                self._rounds.append([])
+            else:
+                self._next_bracket()
+        return {"status": TrialStatus.STOPPED}
+
+    def _next_values(self, bracket: Bracket, round_index: int, current: list[str]) -> dict | None:
+        planned = bracket.rounds[round_index]
+        tuner_values = {
+            "tuner/epochs": planned.epochs,
+            "tuner/initial_epoch": planned.initial_epoch,
+            "tuner/bracket": bracket.s,
+            "tuner/round": round_index,
+        }
+        if round_index == 0:
+            values = None if self._space_exhausted else self._random_values()
+            if values is None:
+                self._space_exhausted = True
+                return None
+            return {**values, **tuner_values}
+        promoted = {self.trials[t].hyperparameters.values.get("tuner/trial_id") for t in current}
+        for parent in self._promotable(round_index - 1):
+            if parent.trial_id not in promoted:
+                values = {k: v for k, v in parent.hyperparameters.values.items()
+                          if not k.startswith("tuner/")}
+                return {**values, **tuner_values, "tuner/trial_id": parent.trial_id}
+        return None
+
+    def _promotable(self, round_index: int) -> list:
+        """The best trials of a finished round, as many as the next round takes, best first."""
+        next_round = self.brackets[self._bracket_index].rounds[round_index + 1]
+        completed = [
+            self.trials[t] for t in self._rounds[round_index]
+            if self.trials[t].status == TrialStatus.COMPLETED and self.trials[t].has_finite_score
+        ]
+        completed.sort(key=lambda t: t.score, reverse=self.objective.direction == "max")
+        return completed[: next_round.trials]
+
+    def _on_space_changed(self) -> None:
+        self._space_exhausted = False
+
+    def _next_bracket(self) -> None:
+        self._rounds = [[]]
+        self._bracket_index += 1
+        if self._bracket_index == len(self.brackets):
+            self._bracket_index = 0
+            self._iteration += 1
+
+    def get_state(self) -> dict[str, Any]:
+        """The position in the schedule."""
+        return {
+            "iteration": self._iteration,
+            "bracket_index": self._bracket_index,
+            "rounds": self._rounds,
+            "space_exhausted": self._space_exhausted,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restores the position in the schedule."""
+        if not state:
+            return
+        self._iteration = state["iteration"]
+        self._bracket_index = state["bracket_index"]
+        self._rounds = [list(r) for r in state["rounds"]]
+        self._space_exhausted = state["space_exhausted"]

@@ -1,0 +1,105 @@
+"""Kills a real search process with SIGKILL at random (seeded) moments and resumes it each time.
+
+After every kill the saved state must load, every trial completed so far
+must still be there unchanged (its score the objective of its values, its
+values those of an uninterrupted run), and the resumed search must end
+with exactly `MAX_TRIALS` completed trials, the same as the uninterrupted
+run. Kills land anywhere: while Python starts, while the search loads,
+inside trials and inside commits.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pathlib
+import random
+import signal
+import subprocess
+import sys
+import time
+
+from e2etune.engine.store import Store
+from e2etune.engine.trial import TrialStatus
+from e2etune.protos import e2etune_pb2
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+HELPER = HERE / "_crash_search.py"
+MAX_TRIALS = 400
+KILLS = 25
+SEED = 20240611
+
+_spec = importlib.util.spec_from_file_location("_crash_search", HELPER)
+crash_search = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(crash_search)
+
+
+def start(directory: pathlib.Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, str(HELPER), str(directory), str(MAX_TRIALS)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def completed_trials(directory: pathlib.Path) -> dict[str, tuple[dict, float]]:
+    """Loads the saved search as a reader and a resuming oracle; returns the completed trials."""
+    store = Store(directory / crash_search.PROJECT, writer=False)
+    state, protos = store.load()
+    store.close()
+    tuner = crash_search.make_tuner(str(directory), MAX_TRIALS)
+    oracle = tuner.oracle
+    assert [t.trial_id for t in protos] == list(oracle.trials)
+    done = {}
+    for trial in oracle.trials.values():
+        assert trial.status in (TrialStatus.COMPLETED, TrialStatus.IDLE)
+        if trial.status == TrialStatus.COMPLETED:
+            values = dict(trial.hyperparameters.values)
+            assert trial.score == crash_search.objective(values), trial.trial_id
+            done[trial.trial_id] = (values, trial.score)
+    oracle.close()
+    assert state is None or isinstance(state, e2etune_pb2.OracleState)
+    return done
+
+
+def test_a_search_killed_many_times_loses_and_changes_nothing(tmp_path):
+    reference_tuner = crash_search.make_tuner(str(tmp_path / "reference"), MAX_TRIALS)
+    reference_tuner.search(verbose=0)
+    reference = {i: (dict(t.hyperparameters.values), t.score)
+                 for i, t in reference_tuner.oracle.trials.items()}
+    reference_tuner.oracle.close()
+    assert len(reference) == MAX_TRIALS
+
+    rng = random.Random(SEED)
+    directory = tmp_path / "killed"
+    seen: dict[str, tuple[dict, float]] = {}
+    kills = 0
+    started = time.monotonic()
+    while kills < KILLS:
+        process = start(directory)
+        if rng.random() < 0.15:
+            time.sleep(rng.uniform(0.0, 0.4))  # possibly before the search is even loaded
+        else:
+            assert process.stdout.readline().strip() == "ready", process.stderr.read()
+            time.sleep(rng.uniform(0.0, 0.04))
+        if process.poll() is not None:
+            break  # the search ended before the kill
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+        kills += 1
+        done = completed_trials(directory)
+        for trial_id, result in seen.items():
+            assert done.get(trial_id) == result, f"trial {trial_id} was lost or changed"
+        for trial_id, result in done.items():
+            assert result == reference[trial_id], f"trial {trial_id} differs from the reference"
+        seen = done
+    assert kills >= KILLS * 0.8, "the search ended before it was killed enough"
+    assert 0 < len(seen) < MAX_TRIALS
+
+    process = start(directory)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert out.split() == ["ready", "done"]
+    done = completed_trials(directory)
+    assert done == reference
+    assert len(done) == MAX_TRIALS
+    assert time.monotonic() - started < 60
