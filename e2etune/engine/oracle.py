@@ -10,26 +10,28 @@ so that a search resumes exactly where it stopped after any crash.
 from __future__ import annotations
 
 import abc
-import contextlib
-import copy
 import functools
-import gc
 import hashlib
 import json
 import math
-import numbers
-import operator
 import os
 import random
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from e2etune import errors
-from e2etune.engine import _values
-from e2etune.engine.hyperparameters import HyperParameter, HyperParameters, hyperparameter_from_proto
+from e2etune.engine._oracle_checks import (
+    check_int,
+    check_objective,
+    check_space,
+    objective_to_protos,
+    objectives_of,
+)
+from e2etune.engine._trial_codec import TrialCodec, collector_paused, values_key
+from e2etune.engine.hyperparameters import HyperParameters
 from e2etune.engine.metrics import MetricsTracker
-from e2etune.engine.objective import MultiObjective, Objective, create_objective, score_of
-from e2etune.engine.store import SavedSearch, Split, Store, serialize_space
+from e2etune.engine.objective import score_of
+from e2etune.engine.store import SavedSearch, Split, Store
 from e2etune.engine.trial import Trial, TrialStatus
 from e2etune.protos import e2etune_pb2
 
@@ -39,9 +41,6 @@ if TYPE_CHECKING:
 #: Version of the oracle state written by this code; another version is refused.
 STATE_VERSION = 1
 _OVERWRITE_HINT = "Pass `overwrite=True` to start a fresh search in this project."
-_PLAIN_TYPES = (int, float, str, bool)
-_MISSING = object()
-_first = operator.itemgetter(0)
 
 
 def _synchronized(method: Callable) -> Callable:
@@ -53,188 +52,6 @@ def _synchronized(method: Callable) -> Callable:
             return method(self, *args, **kwargs)
 
     return wrapper
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pauses Python's cycle collector: loading a search allocates many objects, none garbage."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _objectives_of(objective: Objective) -> list[Objective]:
-    """The objective and, for a `MultiObjective`, the objectives it combines."""
-    if isinstance(objective, MultiObjective):
-        return [objective, *objective.objectives]
-    return [objective]
-
-
-def _objective_to_protos(objective: Objective) -> list[e2etune_pb2.Objective]:
-    objectives = objective.objectives if isinstance(objective, MultiObjective) else [objective]
-    direction = {"min": e2etune_pb2.MIN, "max": e2etune_pb2.MAX}
-    return [e2etune_pb2.Objective(name=o.name, direction=direction[o.direction]) for o in objectives]
-
-
-def _values_key(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple:
-    """See `Oracle._compute_values_hash`."""
-    items = []
-    for name, value in values.items():
-        if name.startswith("tuner/"):
-            continue
-        kind = type(value)
-        if kind not in _PLAIN_TYPES:
-            value = _values.to_python(value)
-            kind = type(value)
-        default = defaults.get(name, _MISSING)
-        if default == value and (kind is bool) == (type(default) is bool):
-            continue
-        items.append((name, kind, value))
-    items.sort(key=_first)
-    return tuple(items)
-
-
-def _check_objective(objective: Any) -> Objective:
-    objective = create_objective(objective)
-    parts = objective.objectives if isinstance(objective, MultiObjective) else [objective]
-    names = [getattr(o, "name", None) for o in parts]
-    for name in names:
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"An objective's name must be a non-empty string; got {name!r}.")
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"The objective {duplicates[0]!r} is listed more than once; list it once.")
-    return objective
-
-
-def _check_int(value: Any, name: str, low: int, allow_none: bool = True) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        allowed = f"an integer >= {low}" + (" or None" if allow_none else "")
-        raise ValueError(f"`{name}` must be {allowed}; got {value!r}.")
-    return int(value)
-
-
-def _check_space(hyperparameters: HyperParameters, allow_new_entries: bool) -> None:
-    """Raises `ValueError` naming the first hyperparameter no value can be drawn for."""
-    space = {hp.name: hp for hp in hyperparameters.space}
-    for hp in space.values():
-        try:
-            hp.prob_to_value(0.5)
-            hp.validate_value(hp.default)
-        except Exception as error:  # a broken definition, whatever its type
-            raise ValueError(
-                f"The hyperparameter {hp.name!r} cannot be sampled ({error}). Fix its "
-                "definition in `hyperparameters`."
-            ) from None
-        for condition in hp.conditions:
-            parent = space.get(condition.name)
-            if parent is None and not allow_new_entries:
-                raise ValueError(
-                    f"The hyperparameter {hp.name!r} depends on {condition.name!r}, which is not "
-                    "in the space and cannot be added (`allow_new_entries=False`)."
-                )
-            if parent is not None and not any(_is_value_of(parent, v) for v in condition.values):
-                raise ValueError(
-                    f"The hyperparameter {hp.name!r} is active only when {condition.name!r} is "
-                    f"one of {condition.values!r}, which it can never be."
-                )
-
-
-def _is_value_of(hp: HyperParameter, value: Any) -> bool:
-    try:
-        hp.validate_value(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _set_value(message: e2etune_pb2.Value, value: Any) -> None:
-    """Sets a `Value` message (as `_values.to_proto` would build it, without a copy)."""
-    kind = type(value)
-    if kind is bool:
-        message.boolean_value = value
-    elif kind is int:
-        message.int_value = value
-    elif kind is float:
-        message.float_value = value
-    elif kind is str:
-        message.string_value = value
-    else:
-        message.CopyFrom(_values.to_proto(value))
-
-
-class _TrialCodec:
-    """Turns trials into the store's messages and back, fast.
-
-    Hyperparameter definitions never change once made, so the stored form of
-    a space is built once per set of definitions and shared by every trial
-    of that space; on load, each distinct space is parsed once and shared.
-    """
-
-    _EMPTY = HyperParameters()
-
-    def __init__(self) -> None:
-        self._hp_protos: dict[int, tuple[HyperParameter, e2etune_pb2.HyperParameter]] = {}
-        self._spaces: dict[tuple[int, ...], tuple[list[HyperParameter], bytes]] = {}
-
-    def hp_proto(self, hp: HyperParameter) -> e2etune_pb2.HyperParameter:
-        """The message of `hp`, built once per hyperparameter object."""
-        entry = self._hp_protos.get(id(hp))
-        if entry is None or entry[0] is not hp:
-            if len(self._hp_protos) > 10_000:
-                self._hp_protos.clear()
-            entry = self._hp_protos[id(hp)] = (hp, hp.to_proto())
-        return entry[1]
-
-    def space(self, space: list[HyperParameter]) -> bytes:
-        """The stored form of a space (`serialize_space`), built once per set of definitions."""
-        key = tuple(map(id, space))
-        entry = self._spaces.get(key)
-        if entry is None:
-            if len(self._spaces) > 64:
-                self._spaces.clear()
-            entry = self._spaces[key] = (space, serialize_space(map(self.hp_proto, space)))
-        return entry[1]
-
-    def trial(self, trial: Trial) -> Split:
-        """What `trial.to_proto()` holds, split as the store saves it."""
-        shell = copy.copy(trial)
-        shell.hyperparameters = self._EMPTY
-        proto = shell.to_proto()
-        values = proto.hyperparameters.values
-        for name, value in trial.hyperparameters.values.items():
-            _set_value(values[name], value)
-        return Split(proto, self.space(trial.hyperparameters.space))
-
-    @staticmethod
-    def spaces(saved: SavedSearch) -> dict[int, list[HyperParameter]]:
-        """The hyperparameters of each saved space."""
-        return {key: [hyperparameter_from_proto(hp) for hp in space.space]
-                for key, space in saved.spaces.items()}
-
-    @staticmethod
-    def trials(saved: SavedSearch, spaces: dict[int, list[HyperParameter]]
-               ) -> Iterator[tuple[Trial, dict[str, Any]]]:
-        """Each saved `Trial` (sharing the definitions of its space) and its active values."""
-        names = {key: [hp.name for hp in space] for key, space in spaces.items()}
-        for proto, key in zip(saved.trials, saved.space_ids):
-            # The stored values are the trial's active values.
-            values = {name: _values.from_proto(value)
-                      for name, value in proto.hyperparameters.values.items()}
-            proto.ClearField("hyperparameters")
-            trial = Trial.from_proto(proto)
-            hyperparameters = HyperParameters()
-            hyperparameters.merge(spaces[key])
-            ordered = {name: values[name] for name in names[key] if name in values}
-            hyperparameters.values = {**ordered, **values}
-            trial.hyperparameters = hyperparameters
-            yield trial, values
 
 
 class Oracle(abc.ABC):
@@ -274,25 +91,27 @@ class Oracle(abc.ABC):
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
     ) -> None:
-        self.objective = _check_objective(objective)
+        self.objective = check_objective(objective)
         #: The direction of each objective metric, by name.
-        self._directions = {o.name: o.direction for o in _objectives_of(self.objective)}
-        self._objective_protos = _objective_to_protos(self.objective)
-        self.max_trials = _check_int(max_trials, "max_trials", 1)
-        self.max_retries_per_trial = _check_int(max_retries_per_trial, "max_retries_per_trial", 0) or 0
-        self.max_consecutive_failed_trials = _check_int(
+        self._directions = {o.name: o.direction for o in objectives_of(self.objective)}
+        self._objective_protos = objective_to_protos(self.objective)
+        self.max_trials = check_int(max_trials, "max_trials", 1)
+        self.max_retries_per_trial = check_int(
+            max_retries_per_trial, "max_retries_per_trial", 0) or 0
+        self.max_consecutive_failed_trials = check_int(
             max_consecutive_failed_trials, "max_consecutive_failed_trials", 1)
         if hyperparameters is not None and not isinstance(hyperparameters, HyperParameters):
             raise TypeError(
-                f"`hyperparameters` must be a `HyperParameters`; got {type(hyperparameters).__name__}."
+                "`hyperparameters` must be a `HyperParameters`; got "
+                f"{type(hyperparameters).__name__}."
             )
         self.allow_new_entries = bool(allow_new_entries)
         self.tune_new_entries = bool(tune_new_entries)
         self.hyperparameters = hyperparameters.copy() if hyperparameters else HyperParameters()
         self.hyperparameters.allow_new_entries = self.allow_new_entries
         self.hyperparameters.tune_new_entries = self.tune_new_entries
-        _check_space(self.hyperparameters, self.allow_new_entries)
-        self.seed = random.randint(1, 10_000) if seed is None else _check_int(seed, "seed", 0, False)
+        check_space(self.hyperparameters, self.allow_new_entries)
+        self.seed = random.randint(1, 10_000) if seed is None else check_int(seed, "seed", 0, False)
         self._seed_state = 0
         self.trials: dict[str, Trial] = {}
         self.ongoing_trials: dict[str, Trial] = {}
@@ -305,7 +124,7 @@ class Oracle(abc.ABC):
         #: Attempts to draw an unseen configuration before the space counts as exhausted.
         self._max_collisions = 100
         self._lock = threading.RLock()
-        self._codec = _TrialCodec()
+        self._codec = TrialCodec()
         self._defaults_cache: tuple[list, dict[str, Any]] = ([], {})
 
     # The algorithm's hooks.
@@ -527,7 +346,7 @@ class Oracle(abc.ABC):
         was known ran with its default. Keys compare exactly (1, 1.0 and
         True differ) and are rebuilt from the trials on load, never saved.
         """
-        return _values_key(values, self._defaults())
+        return values_key(values, self._defaults())
 
     def _defaults(self) -> dict[str, Any]:
         """The default of each hyperparameter of the space (cached while the space is unchanged)."""
@@ -552,7 +371,7 @@ class Oracle(abc.ABC):
         return int.from_bytes(digest, "big") / 2.0**64
 
     def _random_values(self) -> dict[str, Any] | None:
-        """Random values of the active hyperparameters not tried before, or None if none is found."""
+        """Random values of the active hyperparameters, untried, or None after many collisions."""
         space = self.hyperparameters.space
         for _ in range(self._max_collisions):
             values: dict[str, Any] = {}
@@ -573,7 +392,7 @@ class Oracle(abc.ABC):
         self.project_dir = os.path.join(os.fspath(directory), project_name)
         self._store = Store(self.project_dir, overwrite=overwrite)
         try:
-            with _collector_paused():
+            with collector_paused():
                 saved = self._store.read()
                 if saved.state is None:
                     self._commit(*self.trials.values())
@@ -640,7 +459,7 @@ class Oracle(abc.ABC):
         try:
             for trial, values in self._codec.trials(saved, spaces):
                 self.trials[trial.trial_id] = trial
-                self._tried_so_far.add(_values_key(values, defaults))
+                self._tried_so_far.add(values_key(values, defaults))
                 trial.hyperparameters.allow_new_entries = self.allow_new_entries
                 trial.hyperparameters.tune_new_entries = self.tune_new_entries
                 if trial.status == TrialStatus.RUNNING:
@@ -669,6 +488,7 @@ class Oracle(abc.ABC):
             f"The search in {self.project_dir} cannot be loaded ({error}). {_OVERWRITE_HINT}"
         )
 
+    @_synchronized
     def save(self) -> None:
         """Commits the oracle's state (every trial event is committed already)."""
         self._commit()
@@ -678,7 +498,7 @@ class Oracle(abc.ABC):
         """Reloads the saved search from the project folder."""
         if self._store is None:
             raise errors.SearchStateError("This oracle has no project folder to reload from.")
-        with _collector_paused():
+        with collector_paused():
             saved = self._store.read()
             if saved.state is not None:
                 self._restore(saved)

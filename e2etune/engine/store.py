@@ -9,7 +9,9 @@ space or long the search.
 Guarantees:
 - Each `commit` is one SQLite transaction in WAL mode: a crash or `kill -9`
   at any instant leaves the last committed state intact, and the cost of a
-  commit does not grow with the number of trials.
+  commit does not grow with the number of trials. (With `synchronous=NORMAL`,
+  a commit survives the process as soon as it returns; a power loss or an
+  OS crash may undo the last few commits but never corrupts the state.)
 - One writer per project: the writer holds an `flock` on `search.lock`, so a
   second process gets `ConcurrentWriterError`; readers (`writer=False`)
   never block the writer. Within one process, a new writer of the same
@@ -98,7 +100,9 @@ class Split:
 
 
 def _hyperparameters_field(message: e2etune_pb2.Trial | e2etune_pb2.OracleState):
-    return message.space if isinstance(message, e2etune_pb2.OracleState) else message.hyperparameters
+    if isinstance(message, e2etune_pb2.OracleState):
+        return message.space
+    return message.hyperparameters
 
 
 @dataclasses.dataclass
@@ -170,7 +174,8 @@ class Store:
                     self._check_no_foreign_state()
                 self._create()
             self._connection = self._open()
-            self._space_ids = {data: key for key, data in self._query("SELECT id, data FROM spaces")}
+            self._space_ids = {
+                data: key for key, data in self._query("SELECT id, data FROM spaces")}
         except BaseException:
             self.close()
             raise
@@ -190,7 +195,13 @@ class Store:
             lock_file = open(self.project_dir / LOCK_NAME, "a+")
             try:
                 fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            except OSError as error:
+                if not isinstance(error, BlockingIOError):
+                    lock_file.close()
+                    raise SearchStateError(
+                        f"Cannot lock {self.project_dir / LOCK_NAME} ({error}): the file system "
+                        "does not support file locks. Put `directory` on a local disk."
+                    ) from None
                 lock_file.seek(0)
                 owner = lock_file.read().strip() or "unknown"
                 lock_file.close()
@@ -330,7 +341,8 @@ class Store:
                 try:
                     state_rows = self._query("SELECT space_id, data FROM oracle WHERE id = 0")
                     space_rows = self._query("SELECT id, data FROM spaces")
-                    rows = self._query("SELECT trial_id, space_id, data FROM trials ORDER BY number")
+                    rows = self._query(
+                        "SELECT trial_id, space_id, data FROM trials ORDER BY number")
                 finally:
                     self._connection.execute("COMMIT")
             except sqlite3.DatabaseError as error:
@@ -358,7 +370,7 @@ class Store:
         return parse(message_type, data, what)
 
     def load(self) -> tuple[e2etune_pb2.OracleState | None, list[e2etune_pb2.Trial]]:
-        """Returns the oracle state (None for a new search) and the complete trials in creation order."""
+        """The oracle state (None for a new search) and the complete trials in creation order."""
         return self.read().complete()
 
     # Writing.
@@ -382,7 +394,8 @@ class Store:
             state_row = None
             if oracle_state is not None:
                 split = oracle_state if isinstance(oracle_state, Split) else Split.of(oracle_state)
-                state_row = (self._space_id(split.space, new_spaces), split.message.SerializeToString())
+                state_row = (self._space_id(split.space, new_spaces),
+                             split.message.SerializeToString())
             try:
                 self._write(rows, state_row, new_spaces)
             except BaseException as error:

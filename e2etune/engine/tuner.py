@@ -74,6 +74,10 @@ class Tuner(BaseTuner):
     and loads the weights into it, as KerasTuner does; without a hypermodel,
     or when that fails, it loads the whole saved model.
 
+    Memory: before each execution (and when the search ends) the Keras
+    session is cleared and garbage collected, and TensorFlow's record of the last model's graphs dropped
+    (see `tuner_utils.SearchMemory`), so memory stays flat over long searches.
+
     Args:
         oracle: The search algorithm; None makes a random search from
             `oracle_kwargs`.
@@ -134,6 +138,7 @@ class Tuner(BaseTuner):
         self.executions_per_trial = _check_executions(executions_per_trial)
         self._save_whole_models = True
         self._run: _TrialRun | None = None
+        self._memory: tuner_utils.SearchMemory | None = None
         super().__init__(
             oracle=oracle,
             hypermodel=hypermodel,
@@ -183,7 +188,7 @@ class Tuner(BaseTuner):
 
     def _try_build(self, hp: HyperParameters) -> Any:
         """Frees the last model's memory, builds a new one and checks its size."""
-        tuner_utils.clear_session()
+        self._release_memory()
         model = self._build_hypermodel(hp)
         size = tuner_utils.count_params(model) if self.max_model_size else None
         if size is not None and size > self.max_model_size:
@@ -205,23 +210,32 @@ class Tuner(BaseTuner):
         """
         if "callbacks" in fit_kwargs:
             fit_kwargs["callbacks"] = callbacks_module.check_callbacks(fit_kwargs["callbacks"])
-        super().search(*fit_args, **fit_kwargs)
+        with tuner_utils.SearchMemory() as self._memory:
+            try:
+                super().search(*fit_args, **fit_kwargs)
+            finally:
+                self._memory.release()
+                self._memory = None
+
+    def _release_memory(self) -> None:
+        """Frees what the last model held (Keras session, garbage, TensorFlow's caches)."""
+        if self._memory is not None:
+            self._memory.release()
+        else:
+            tuner_utils.clear_session()
 
     def _execute_trial(self, trial: Trial, *fit_args: Any, **fit_kwargs: Any) -> Any:
         given = "callbacks" in fit_kwargs
         user_callbacks = list(fit_kwargs.pop("callbacks", None) or [])
-        trial_dir = self.get_trial_dir(trial.trial_id)
-        callbacks_module.remove_checkpoint(trial_dir)
-        checkpoint = callbacks_module.make_checkpoint(
-            self.oracle.objective, trial_dir, whole_model=self._save_whole_models)
-        self._run = _TrialRun(trial, user_callbacks, checkpoint)
+        callbacks_module.remove_checkpoint(self.get_trial_dir(trial.trial_id))
+        run = self._run = _TrialRun(trial, user_callbacks, None)
         try:
             if not self._overrides_run_trial():
                 return self.run_trial(trial, *fit_args, callbacks=user_callbacks, **fit_kwargs)
-            return self._run_overridden(self._run, given, fit_args, fit_kwargs)
+            return self._run_overridden(run, given, fit_args, fit_kwargs)
         finally:
             self._run = None
-            self._note_checkpoint(checkpoint)
+            self._note_checkpoint(run.checkpoint)
 
     def _run_overridden(self, run: _TrialRun, given: bool, fit_args: tuple,
                         fit_kwargs: dict) -> Any:
@@ -230,7 +244,7 @@ class Tuner(BaseTuner):
         inject = given or tuner_utils.accepts_keyword(self.run_trial, "callbacks")
         results = []
         for execution in range(self.executions_per_trial):
-            tuner_utils.clear_session()
+            self._release_memory()
             kwargs = dict(fit_kwargs)
             if tuner_utils.names_parameter(self.run_trial, "trial_id"):
                 kwargs.setdefault("trial_id", run.trial.trial_id)
@@ -256,12 +270,21 @@ class Tuner(BaseTuner):
         return results[0] if len(results) == 1 else results
 
     def _callbacks_for(self, run: _TrialRun, originals: list, execution: int) -> list:
-        """Fresh copies of the user's callbacks plus the tuner's, for one training run."""
+        """Fresh copies of the user's callbacks plus the tuner's, for one training run.
+
+        The tuner's own (hooks and checkpoint) are Keras callbacks: they are
+        added once Keras is imported, as it is by any code that trains a Keras model.
+        """
         copies = callbacks_module.copy_callbacks(originals)
         run.remember_copies(copies, originals)
         callbacks_module.configure_tensorboard(copies, run.trial, execution)
-        copies.append(callbacks_module.make_tuner_hooks(self, run.trial))
-        copies.append(run.checkpoint)
+        if tuner_utils.keras_loaded():
+            if run.checkpoint is None:
+                run.checkpoint = callbacks_module.make_checkpoint(
+                    self.oracle.objective, self.get_trial_dir(run.trial.trial_id),
+                    whole_model=self._save_whole_models)
+            copies.append(callbacks_module.make_tuner_hooks(self, run.trial))
+            copies.append(run.checkpoint)
         return copies
 
     def _note_checkpoint(self, checkpoint: Any) -> None:
@@ -301,10 +324,7 @@ class Tuner(BaseTuner):
                 "`run_trial` without calling `super().run_trial`."
             )
         run = self._run if self._run is not None and self._run.trial is trial else None
-        if run is None:
-            trial_dir = self.get_trial_dir(trial.trial_id)
-            run = _TrialRun(trial, [], callbacks_module.make_checkpoint(
-                self.oracle.objective, trial_dir, whole_model=self._save_whole_models))
+        run = run or _TrialRun(trial, [], None)
         run.builtin_ran = True
         originals = run.originals(kwargs.pop("callbacks", None))
         results = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import inspect
 import os
 import sys
@@ -111,8 +112,70 @@ def accepts_keyword(function: Callable, name: str) -> bool:
 
 # Keras chores (Keras is imported when they run).
 
+class SearchMemory:
+    """Keeps a long search's memory flat and its clean-ups cheap (a context manager).
+
+    - Objects that exist when the search starts (TensorFlow makes hundreds of
+      thousands) are frozen out of the garbage collector's sight
+      (`gc.freeze`), so that the full collection between trials, which frees
+      the last trial's model, takes milliseconds instead of a quarter of a
+      second. Objects made during the search are collected as usual. Nothing
+      is frozen when the program froze objects itself.
+    - TensorFlow never forgets the custom gradients (`tf.custom_gradient`,
+      used by Keras layers) registered while a model's training function is
+      traced, and through them it keeps every traced graph alive: about 5 MiB
+      per model. `release()` drops those registered since the search began,
+      once their trial is over, then clears the Keras session.
+    """
+
+    _PREFIX = "CustomGradient-"
+
+    def __init__(self) -> None:
+        self._froze = False
+        self._known: set[str] | None = None
+
+    def __enter__(self) -> "SearchMemory":
+        if not gc.get_freeze_count():
+            gc.freeze()
+            self._froze = True
+        registry = _gradient_registry()
+        self._known = set(registry) if registry is not None else None
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._froze:
+            gc.unfreeze()
+            self._froze = False
+
+    def release(self) -> None:
+        """Forgets the custom gradients of finished trials and clears the Keras session."""
+        registry = _gradient_registry()
+        if registry is not None and self._known is not None:
+            for name in [n for n in registry if n.startswith(self._PREFIX) and n not in self._known]:
+                registry.pop(name, None)
+        clear_session()
+
+
+def _gradient_registry() -> dict | None:
+    """TensorFlow's registry of gradient functions, when TensorFlow is loaded and has one."""
+    ops = sys.modules.get("tensorflow.python.framework.ops")
+    registry = getattr(getattr(ops, "gradient_registry", None), "_registry", None)
+    return registry if isinstance(registry, dict) else None
+
+
+def keras_loaded() -> bool:
+    """Whether Keras was imported (by the user's code or a hypermodel)."""
+    return "keras" in sys.modules
+
+
 def clear_session() -> None:
-    """Frees what Keras keeps between models (its global state, then a garbage collection)."""
+    """Frees what Keras keeps between models (its global state, then a garbage collection).
+
+    Does nothing while Keras is not imported: code that tunes no Keras model
+    pays neither for importing it nor for clearing it.
+    """
+    if not keras_loaded():
+        return
     import keras
 
     keras.backend.clear_session(free_memory=True)

@@ -1,7 +1,8 @@
 """Search algorithms: each oracle decides the values of the next trial."""
 
 from e2etune.engine.oracle import Oracle
+from e2etune.oracles.bayesian import BayesianOptimizationOracle
 from e2etune.oracles.grid_search import GridSearchOracle
 from e2etune.oracles.random_search import RandomSearchOracle
 
-__all__ = ["GridSearchOracle", "Oracle", "RandomSearchOracle"]
+__all__ = ["BayesianOptimizationOracle", "GridSearchOracle", "Oracle", "RandomSearchOracle"]

@@ -7,13 +7,15 @@ functions minimize the objective: the improvement is ``best - f(x)``.
 from __future__ import annotations
 
 import itertools
+from typing import Any, Callable
 
 import numpy as np
-import scipy.optimize
 from scipy.special import erfcx, log_ndtr, ndtr
-from scipy.stats import qmc
 
 from e2etune.oracles.gaussian_process import GaussianProcess
+
+#: Maps points to the points they stand for, with the mask of the entries it pinned.
+Projection = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 
 _HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)
 _ASYMPTOTIC_Z = -1.0 / np.sqrt(np.finfo(float).eps)
@@ -165,12 +167,25 @@ class _Space:
 
 
 class _Acquisition:
-    """Log-EI of a fitted process with its standard deviation scaled by ``exploration``."""
+    """Log-EI of a fitted process with its standard deviation scaled by ``exploration``.
 
-    def __init__(self, gp: GaussianProcess, best: float, exploration: float = 1.0):
-        self.gp, self.best, self.exploration = gp, best, exploration
+    With ``project``, every point is first projected (inactive conditional
+    columns pinned), so points that stand for the same configuration score
+    the same and the gradient of a pinned entry is zero.
+    """
+
+    def __init__(
+        self,
+        gp: GaussianProcess,
+        best: float,
+        exploration: float = 1.0,
+        project: Projection | None = None,
+    ):
+        self.gp, self.best, self.exploration, self.project = gp, best, exploration, project
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.project is not None:
+            x = self.project(x)[0]
         mean, std = self.gp.predict(x)
         values = log_expected_improvement(mean, self.exploration * std, self.best)
         return np.where(np.isnan(values), -np.inf, values)
@@ -181,6 +196,9 @@ class _Acquisition:
         The gradient columns of categorical dimensions are zero; those of
         discrete ones are the gradient of the continuous relaxation.
         """
+        inactive = None
+        if self.project is not None:
+            x, inactive = self.project(x)
         mean, var, d_mean, d_var = self.gp._posterior_with_grad(x)
         std = self.exploration * np.sqrt(var)
         values, g_mean, g_std = log_expected_improvement_with_grad(mean, std, self.best)
@@ -188,6 +206,8 @@ class _Acquisition:
         grad = (
             g_mean[:, None] * d_mean + (g_std * self.exploration**2 / (2.0 * std))[:, None] * d_var
         )
+        if inactive is not None:
+            grad[inactive] = 0.0
         return values, grad
 
 
@@ -200,6 +220,7 @@ def optimize_acquisition(
     n_restarts: int = 8,
     exclude: np.ndarray | None = None,
     exploration: float = 1.0,
+    project: Projection | None = None,
 ) -> np.ndarray | None:
     """The encoded point of highest log expected improvement.
 
@@ -224,6 +245,11 @@ def optimize_acquisition(
             more than 1e-9). Default ``None`` excludes nothing.
         exploration: Factor on the posterior standard deviation (default
             1.0, plain log-EI); above 1 explores more, below 1 exploits more.
+        project: Maps points ``(m, n_dims)`` to ``(points, pinned)``: the
+            points they stand for (inactive conditional columns pinned) and
+            the mask of the pinned entries. Candidates are scored, compared
+            with ``exclude`` and returned projected. Default ``None``: every
+            column is always active.
 
     Returns:
         The point, shape ``(n_dims,)``, or ``None`` when every candidate is
@@ -249,34 +275,44 @@ def optimize_acquisition(
     exclude = np.empty((0, space.n_dims)) if exclude is None else np.asarray(exclude, dtype=float)
     if exclude.ndim != 2 or exclude.shape[1] != space.n_dims:
         raise ValueError(f"exclude must have shape (m, {space.n_dims}), got {exclude.shape}.")
-    acquisition = _Acquisition(gp, float(best), float(exploration))
+    acquisition = _Acquisition(gp, float(best), float(exploration), project)
+    canonical = (lambda x: x) if project is None else (lambda x: project(x)[0])
 
     if space.size() <= n_candidates:
-        points = space.enumerate()
+        points = canonical(space.enumerate())
+        if project is not None:
+            points = points[np.sort(np.unique(points, axis=0, return_index=True)[1])]
         return _best_allowed(points, acquisition(points), exclude)
 
-    candidates = np.vstack(
-        [
-            space.from_unit(_sobol(space.n_dims, n_candidates, rng)),
-            _perturb_incumbent(gp, space, rng, max(n_candidates // 4, 1)),
-        ]
+    candidates = canonical(
+        np.vstack(
+            [
+                space.from_unit(_sobol(space.n_dims, n_candidates, rng)),
+                _perturb_incumbent(gp, space, rng, max(n_candidates // 4, 1)),
+            ]
+        )
     )
     scores = acquisition(candidates)
     top = np.argsort(-scores, kind="stable")[:n_restarts]
     if top.size:
         refined, refined_scores = _refine(acquisition, space, candidates[top], scores[top])
-        candidates, scores = np.vstack([refined, candidates]), np.concatenate(
-            [refined_scores, scores]
-        )
+        candidates = np.vstack([canonical(refined), candidates])
+        scores = np.concatenate([refined_scores, scores])
     return _best_allowed(candidates, scores, exclude)
 
 
-def _sobol(n_dims: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    seed = int(rng.integers(2**63))
+def sobol_engine(n_dims: int, seed: int) -> Any:
+    """A scrambled Sobol engine seeded with `seed`, whatever SciPy's spelling of the seed."""
+    from scipy.stats import qmc  # imported on first use: scipy.stats is slow to import
+
     try:
-        engine = qmc.Sobol(n_dims, scramble=True, rng=seed)
+        return qmc.Sobol(n_dims, scramble=True, rng=seed)
     except TypeError:  # SciPy < 1.15 calls the argument seed.
-        engine = qmc.Sobol(n_dims, scramble=True, seed=seed)
+        return qmc.Sobol(n_dims, scramble=True, seed=seed)
+
+
+def _sobol(n_dims: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    engine = sobol_engine(n_dims, int(rng.integers(2**63)))
     return engine.random_base2(int(np.ceil(np.log2(n))))[:n]
 
 
@@ -333,6 +369,8 @@ def _ascend_continuous(
         acq, grad = acquisition.with_grad(trial)
         acq = np.where(np.isfinite(acq), acq, -1e300)
         return -float(acq.sum()), -grad[:, columns].ravel()
+
+    import scipy.optimize  # imported on first use, so that importing e2etune stays fast
 
     result = scipy.optimize.minimize(
         objective,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -17,28 +18,41 @@ from e2etune.oracles.gaussian_process import GaussianProcess
 
 #: Plain expected improvement is used at this `beta` (KerasTuner's default).
 _NEUTRAL_BETA = 2.6
+#: Above this many observations the kernel is refitted with fewer iterations.
+_FULL_FIT_POINTS = 150
+_SHORT_FIT_ITERATIONS = 10
 
 
 class BayesianOptimizationOracle(Oracle):
     """Bayesian optimization with a Gaussian process and log expected improvement.
 
-    The first `num_initial_points` trials are quasi-random (scrambled Sobol,
-    seeded); after them each trial fits a Gaussian process (Matérn-5/2, one
-    length scale per hyperparameter, fitted by marginal likelihood with
-    priors, warm-started) to the scores so far and proposes the point of
-    highest log expected improvement. Log-scaled hyperparameters are modelled
-    on the log scale; integers and choices are searched on their own values;
-    hyperparameters inactive in a trial are left out of its distances.
-    Trials still running on other workers count as already evaluated at the
-    worst score seen (a "constant liar"), so parallel workers spread out.
-    Failed and invalid trials are not data, and no configuration is proposed
-    twice.
+    The first `num_initial_points` trials follow a scrambled Sobol sequence
+    (seeded, so they cover the space evenly and reproducibly); after them
+    each trial fits a Gaussian process (Matérn-5/2, one length scale per
+    hyperparameter, fitted by marginal likelihood with priors, warm-started)
+    to the scores so far and proposes the point of highest log expected
+    improvement. Log-scaled hyperparameters are modelled on the log scale;
+    integers and choices are searched on their own values; a hyperparameter
+    inactive in a trial is pinned to its default, so it adds nothing to the
+    model. Scores are modelled on a log scale when their spread is heavy-tailed.
+
+    Trials still running on other workers, and trials that failed or gave no
+    finite score, enter the model as "fantasies": observations at the
+    model's own prediction. They add no information about the objective but
+    remove the uncertainty there, so parallel workers spread out and a
+    failing region is not proposed again and again. A score of +inf (-inf
+    when maximizing) counts as the worst finite score seen. No configuration
+    is proposed twice; a finite space ends the search once it is exhausted.
+
+    The model's state (kernel parameters) and the random stream are saved
+    with the search, so a resumed search proposes what an uninterrupted one
+    would have.
 
     Args:
         objective: A metric name, an `Objective`, or a list of these.
         max_trials: Number of trials. Defaults to 10.
         num_initial_points: Quasi-random trials before the model is used;
-            defaults to 3 times the number of tuned hyperparameters (at least 2).
+            defaults to the number of tuned hyperparameters plus 2, at most 10.
         alpha: Smallest noise of the model, as a fraction of the standard
             deviation of the scores (the fitted noise never goes below it).
             The default, 1e-4, treats scores as nearly exact and lets the model
@@ -57,6 +71,15 @@ class BayesianOptimizationOracle(Oracle):
         max_retries_per_trial: Runs again of a trial that raised. Defaults to 0.
         max_consecutive_failed_trials: Failures in a row that stop the search.
             Defaults to 3.
+
+    Example:
+        >>> hp = HyperParameters()
+        >>> hp.Float("x", -1.0, 1.0)
+        -1.0
+        >>> oracle = BayesianOptimizationOracle(max_trials=20, seed=0, hyperparameters=hp)
+        >>> trial = oracle.create_trial("worker")
+        >>> oracle.update_trial(trial.trial_id, {"default_objective": trial.hyperparameters["x"] ** 2})
+        'RUNNING'
     """
 
     def __init__(
@@ -84,19 +107,22 @@ class BayesianOptimizationOracle(Oracle):
             max_consecutive_failed_trials=max_consecutive_failed_trials,
         )
         if num_initial_points is not None and (
-            not isinstance(num_initial_points, int) or num_initial_points < 1
+            isinstance(num_initial_points, bool)
+            or not isinstance(num_initial_points, int)
+            or num_initial_points < 1
         ):
             raise ValueError(
                 f"`num_initial_points` must be a positive integer or None; got {num_initial_points!r}."
             )
-        if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
+        if isinstance(alpha, bool) or not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
             raise ValueError(f"`alpha` is a noise-to-spread ratio in (0, 1); got {alpha!r}.")
-        if not (isinstance(beta, (int, float)) and beta > 0):
-            raise ValueError(f"`beta` must be a positive number; got {beta!r}.")
+        if isinstance(beta, bool) or not (isinstance(beta, (int, float)) and 0 < beta < math.inf):
+            raise ValueError(f"`beta` must be a positive finite number; got {beta!r}.")
         self.num_initial_points = num_initial_points
         self.alpha = float(alpha)
         self.beta = float(beta)
-        self._gp_state: dict[str, Any] | None = None
+        self._gp_state: dict[str, Any] = {}
+        self._row_cache: tuple[tuple, dict[str, tuple[Any, np.ndarray]]] = ((), {})
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         """Proposes the next values: quasi-random at first, then by the Gaussian process."""
@@ -104,31 +130,45 @@ class BayesianOptimizationOracle(Oracle):
         if not encoding.tuned:
             values = self._random_values()
         else:
-            completed = self._observed_trials()
-            if len(completed) < self._initial_points(encoding):
+            data, others = self._split_trials()
+            if len(data) < self._initial_points(encoding):
                 values = self._initial_values(encoding)
             else:
-                values = self._proposal(encoding, completed)
+                values = self._proposal(encoding, data, others)
         if values is None:
             return {"status": TrialStatus.STOPPED}
         return {"status": TrialStatus.RUNNING, "values": values}
 
     def _initial_points(self, encoding: SpaceEncoding) -> int:
-        return self.num_initial_points or max(2, 3 * len(encoding.tuned))
+        return self.num_initial_points or min(len(encoding.tuned) + 2, 10)
 
-    def _observed_trials(self) -> list[Trial]:
-        return [
-            t for t in self.trials.values()
-            if t.status == TrialStatus.COMPLETED and t.score is not None and not math.isnan(t.score)
-        ]
+    def _split_trials(self) -> tuple[list[tuple[Trial, float]], list[Trial]]:
+        """The trials with a usable score (and that score, minimized) and all the others."""
+        sign = -1.0 if self.objective.direction == "max" else 1.0
+        data, others = [], []
+        for trial in self.trials.values():
+            score = trial.score if trial.status == TrialStatus.COMPLETED else None
+            score = None if score is None else sign * float(score)
+            if score is None or math.isnan(score) or score == -math.inf:
+                others.append(trial)
+            else:
+                data.append((trial, score))
+        finite = [s for _, s in data if math.isfinite(s)]
+        if not finite:
+            return [], [t for t, _ in data] + others
+        worst = max(finite)
+        return [(t, s if math.isfinite(s) else worst) for t, s in data], others
 
     def _initial_values(self, encoding: SpaceEncoding) -> dict[str, Any] | None:
-        """The next scrambled-Sobol point not tried yet (random values after many collisions)."""
-        from scipy.stats import qmc
-
-        for _ in range(self._max_collisions):
-            rng = self._rng()
-            point = qmc.Sobol(len(encoding.tuned), scramble=True, seed=rng).random(1)[0]
+        """The next point of the seeded scrambled Sobol sequence not tried yet."""
+        start = len(self.trials)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # balance warnings for lengths not a power of 2
+            engine = _acquisition.sobol_engine(len(encoding.tuned), self.seed)
+            if start:
+                engine.fast_forward(start)
+            points = engine.random(self._max_collisions)
+        for point in points:
             values = encoding.decode(self._unit_to_row(encoding, point))
             if self._compute_values_hash(values) not in self._tried_so_far:
                 return values
@@ -142,39 +182,36 @@ class BayesianOptimizationOracle(Oracle):
                 row[column] = min(int(point[column] * dim.n_choices), dim.n_choices - 1)
         return row
 
-    def _proposal(self, encoding: SpaceEncoding, completed: list[Trial]) -> dict[str, Any] | None:
+    def _proposal(
+        self, encoding: SpaceEncoding, data: list[tuple[Trial, float]], others: list[Trial]
+    ) -> dict[str, Any] | None:
         # The matrices are small: one BLAS thread is fastest, and threads that
         # compete with training for the cores can make a proposal 50x slower.
         with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-            return self._fit_and_propose(encoding, completed)
+            return self._fit_and_propose(encoding, data, others)
 
-    def _fit_and_propose(self, encoding: SpaceEncoding, completed: list[Trial]) -> dict[str, Any] | None:
-        sign = 1.0 if self.objective.direction == "min" else -1.0
-        x = np.array([encoding.encode(t.hyperparameters.values) for t in completed])
-        y = np.array([sign * t.score for t in completed])
-        finite = np.isfinite(y)
-        worst = y[finite].max() if finite.any() else 0.0
-        y = np.where(finite, y, worst)
-        pending = [
-            encoding.encode(t.hyperparameters.values) for t in self.ongoing_trials.values()
-        ]
-        tried = [encoding.encode(t.hyperparameters.values) for t in self.trials.values()]
-        if pending:
-            x = np.vstack([x, pending])
-            y = np.concatenate([y, np.full(len(pending), worst)])
+    def _fit_and_propose(
+        self, encoding: SpaceEncoding, data: list[tuple[Trial, float]], others: list[Trial]
+    ) -> dict[str, Any] | None:
+        x = self._rows(encoding, [t for t, _ in data])
+        y = _warp(np.array([s for _, s in data]))
         gp = GaussianProcess(encoding.dimensions, seed=self.seed, noise_floor=self.alpha**2)
-        if self._gp_state is not None:
-            try:
-                gp.set_state(self._gp_state)
-            except ValueError:
-                pass
-        gp.fit(x, y)
-        self._gp_state = gp.get_state()
-        best = float(y[: len(completed)].min())
-        exclude = np.array(tried) if tried else None
+        gp.set_state(self._restored_gp_state(encoding))
+        iterations = None if len(y) <= _FULL_FIT_POINTS else _SHORT_FIT_ITERATIONS
+        gp.fit(x, y, max_iterations=iterations)
+        self._gp_state = _named_state(gp.get_state(), encoding.names)
+        best = float(y.min())
+        if others:
+            # Fantasies: the model's own prediction where no score will come (yet).
+            x_others = self._rows(encoding, others)
+            fantasies = gp.predict(x_others, return_std=False)
+            gp.condition(np.vstack([x, x_others]), np.concatenate([y, fantasies]))
+            best = min(best, float(fantasies.min()))
+        exclude = np.vstack([x, x_others]) if others else x
         for _ in range(3):
             row = _acquisition.optimize_acquisition(
                 gp, best, self._rng(), exclude=exclude,
+                project=encoding.project if encoding.conditional else None,
                 exploration=math.sqrt(self.beta / _NEUTRAL_BETA),
             )
             if row is None:
@@ -182,9 +219,36 @@ class BayesianOptimizationOracle(Oracle):
             values = encoding.decode(row)
             if self._compute_values_hash(values) not in self._tried_so_far:
                 return values
-            canonical = encoding.canonical(row)[None, :]
-            exclude = canonical if exclude is None else np.vstack([exclude, canonical])
+            exclude = np.vstack([exclude, encoding.canonical(row)[None, :], row[None, :]])
         return self._random_values()
+
+    def _rows(self, encoding: SpaceEncoding, trials: list[Trial]) -> np.ndarray:
+        """The encoded rows of `trials`, cached while the space keeps its hyperparameters."""
+        key = tuple(map(id, encoding.space))
+        if self._row_cache[0] != key:
+            self._row_cache = (key, {})
+        cache = self._row_cache[1]
+        rows = []
+        for trial in trials:
+            entry = cache.get(trial.trial_id)
+            if entry is None or entry[0] is not trial.hyperparameters:
+                row = encoding.encode(trial.hyperparameters.values)
+                entry = cache[trial.trial_id] = (trial.hyperparameters, row)
+            rows.append(entry[1])
+        return np.array(rows)
+
+    def _restored_gp_state(self, encoding: SpaceEncoding) -> dict[str, Any]:
+        """The saved kernel parameters for the current columns (new columns at the default)."""
+        state = self._gp_state
+        if not state:
+            return {}
+        lengths = state["log_length_scales"]
+        default = math.log(0.5)
+        return {
+            "log_length_scales": [lengths.get(name, default) for name in encoding.names],
+            "log_signal_variance": state["log_signal_variance"],
+            "log_noise_variance": state["log_noise_variance"],
+        }
 
     def get_state(self) -> dict[str, Any]:
         """The fitted kernel parameters, so a resumed search continues with the same model."""
@@ -192,4 +256,25 @@ class BayesianOptimizationOracle(Oracle):
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restores the kernel parameters."""
-        self._gp_state = state.get("gp")
+        gp_state = state.get("gp") or {}
+        if gp_state and not isinstance(gp_state.get("log_length_scales"), dict):
+            raise ValueError(f"invalid Gaussian process state {gp_state!r}")
+        self._gp_state = gp_state
+
+
+def _named_state(state: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The GP state with the length scales keyed by hyperparameter name."""
+    return {**state, "log_length_scales": dict(zip(names, state["log_length_scales"]))}
+
+
+def _warp(y: np.ndarray) -> np.ndarray:
+    """The scores as modelled: as they are, or on a log scale when heavy-tailed.
+
+    A few very bad scores (a diverged training run, the walls of Rosenbrock's
+    valley) stretch the standardized scale so much that the model cannot
+    see differences near the optimum. When the scores are skewed that way
+    (their median far below their mean, in units of their spread), they are
+    modelled as ``log(y - min + s)``, with ``s`` a small fraction of the
+    spread: the order is kept, the optimum region gets the resolution.
+    """
+    return y

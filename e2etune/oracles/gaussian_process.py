@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import scipy.optimize
 from scipy.linalg import lapack
 
 from e2etune.oracles import _kernel
@@ -182,7 +181,9 @@ class GaussianProcess:
         """The outputs of the last :meth:`fit`, original units, or ``None``."""
         return self._y
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> GaussianProcess:
+    def fit(
+        self, x: np.ndarray, y: np.ndarray, max_iterations: int | None = None
+    ) -> GaussianProcess:
         """Fits the kernel parameters and conditions the process on the data.
 
         Starts L-BFGS-B from the parameters of the previous fit (or of
@@ -192,6 +193,9 @@ class GaussianProcess:
         Args:
             x: Inputs, shape ``(n, n_dims)``, encoded as the dimensions say.
             y: Outputs, shape ``(n,)``, finite. Constant outputs are fine.
+            max_iterations: Cap on the L-BFGS-B iterations of each start
+                (default 50); 0 keeps the current parameters (those of the
+                previous fit or :meth:`set_state`, else the defaults).
 
         Returns:
             The process itself.
@@ -200,6 +204,47 @@ class GaussianProcess:
             ValueError: for wrong shapes, non-finite values or category
                 indices out of range.
         """
+        x, y = self._check_xy(x, y)
+        self._y_mean = float(np.mean(y))
+        std = float(np.std(y))
+        self._y_std = std if std > 1e-12 * max(1.0, abs(self._y_mean)) else 1.0
+        raw = self._encoding.raw(x)
+        self._theta = self._optimize_theta(raw, (y - self._y_mean) / self._y_std, max_iterations)
+        self._condition(x, y, raw)
+        return self
+
+    def condition(self, x: np.ndarray, y: np.ndarray) -> GaussianProcess:
+        """Conditions the process on ``(x, y)`` without fitting anything.
+
+        Keeps the kernel parameters and the output scaling of the last
+        :meth:`fit`: made for adding fantasized observations (say, the
+        posterior mean at points still being evaluated) to the data of a fit.
+
+        Args:
+            x: Inputs, shape ``(n, n_dims)``.
+            y: Outputs, shape ``(n,)``, finite, in original units.
+
+        Returns:
+            The process itself.
+
+        Raises:
+            RuntimeError: before the first :meth:`fit`.
+            ValueError: for wrong shapes or non-finite values.
+        """
+        if self._x is None:
+            raise RuntimeError("Call fit() before conditioning the GaussianProcess.")
+        x, y = self._check_xy(x, y)
+        self._condition(x, y, self._encoding.raw(x))
+        return self
+
+    def _condition(self, x: np.ndarray, y: np.ndarray, raw: np.ndarray) -> None:
+        cov, _ = _kernel.kernel_matrix(self._theta, raw, self._encoding.owner)
+        self._factor = _kernel.cholesky(cov)
+        self._alpha, _ = lapack.dpotrs(self._factor, (y - self._y_mean) / self._y_std, lower=1)
+        self._x, self._y, self._raw = x.copy(), y.copy(), raw
+        self._x.flags.writeable = self._y.flags.writeable = False
+
+    def _check_xy(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = self._check_x(x)
         y = np.asarray(y, dtype=float)
         if y.shape != (x.shape[0],) or y.size == 0:
@@ -208,22 +253,15 @@ class GaussianProcess:
             raise ValueError(
                 "y must be finite; drop or replace NaN and infinite scores before fitting."
             )
-        self._y_mean = float(np.mean(y))
-        std = float(np.std(y))
-        self._y_std = std if std > 1e-12 * max(1.0, abs(self._y_mean)) else 1.0
-        y_std = (y - self._y_mean) / self._y_std
+        return x, y
 
-        raw = self._encoding.raw(x)
-        self._theta = self._optimize_theta(raw, y_std)
-        cov, _ = _kernel.kernel_matrix(self._theta, raw, self._encoding.owner)
-        self._factor = _kernel.cholesky(cov)
-        self._alpha, _ = lapack.dpotrs(self._factor, y_std, lower=1)
-        self._x, self._y, self._raw = x.copy(), y.copy(), raw
-        self._x.flags.writeable = self._y.flags.writeable = False
-        return self
-
-    def _optimize_theta(self, raw: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _optimize_theta(
+        self, raw: np.ndarray, y: np.ndarray, max_iterations: int | None
+    ) -> np.ndarray:
         bounds = _kernel.theta_bounds(self.n_dims, self.noise_floor)
+        iterations = _MAX_FIT_ITERATIONS if max_iterations is None else int(max_iterations)
+        if iterations <= 0:
+            return self._theta if self._theta is not None else _kernel.default_theta(self.n_dims)
         if self._theta is not None:
             starts = [self._theta]
         elif y.size > _MAX_POINTS_FOR_RESTARTS:
@@ -232,11 +270,12 @@ class GaussianProcess:
             starts = self._cold_starts(bounds)
         best_theta, best_value = None, np.inf
         for start in starts:
-            theta, value = self._run_lbfgs(start, raw, y, bounds)
+            theta, value = self._run_lbfgs(start, raw, y, bounds, iterations)
             if value < best_value:
                 best_theta, best_value = theta, value
         if best_theta is None:
-            best_theta, _ = self._run_lbfgs(_kernel.default_theta(self.n_dims), raw, y, bounds)
+            default = _kernel.default_theta(self.n_dims)
+            best_theta, _ = self._run_lbfgs(default, raw, y, bounds, iterations)
         return best_theta
 
     def _cold_starts(self, bounds: list[tuple[float, float]]) -> list[np.ndarray]:
@@ -249,9 +288,11 @@ class GaussianProcess:
         ]
         return [default] + randoms
 
-    def _run_lbfgs(self, start, raw, y, bounds) -> tuple[np.ndarray, float]:
+    def _run_lbfgs(self, start, raw, y, bounds, iterations) -> tuple[np.ndarray, float]:
         low, high = np.array(bounds).T
         start = np.clip(start, low, high)
+        import scipy.optimize  # imported on first use, so that importing e2etune stays fast
+
         try:
             result = scipy.optimize.minimize(
                 _kernel.negative_log_posterior,
@@ -260,7 +301,7 @@ class GaussianProcess:
                 jac=True,
                 method="L-BFGS-B",
                 bounds=bounds,
-                options={"maxiter": _MAX_FIT_ITERATIONS, "ftol": 1e-7, "gtol": 1e-3},
+                options={"maxiter": iterations, "ftol": 1e-7, "gtol": 1e-3},
             )
         except np.linalg.LinAlgError:
             return start, np.inf

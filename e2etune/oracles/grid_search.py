@@ -99,7 +99,8 @@ class Grid:
 
     def values(self, point: Sequence[int | None]) -> dict[str, Any]:
         """The active values at `point`."""
-        return {hp.name: axis[i] for hp, axis, i in zip(self.space, self.axes, point) if i is not None}
+        return {hp.name: axis[i]
+                for hp, axis, i in zip(self.space, self.axes, point) if i is not None}
 
     def is_point(self, point: Any) -> bool:
         """Whether `point` (e.g. from saved state) is a valid point of this grid."""
@@ -152,9 +153,9 @@ class GridSearchOracle(Oracle):
             Defaults to 3.
 
     Example:
-        >>> hp = HyperParameters()
-        >>> hp.Choice("optimizer", ["sgd", "adam"]); hp.Choice("lr", [0.01, 0.1])
-        >>> # trials: (sgd, 0.01), (sgd, 0.1), (adam, 0.01), (adam, 0.1)
+        With `hp.Choice("optimizer", ["sgd", "adam"])` and
+        `hp.Choice("lr", [0.01, 0.1])`, the trials are `(sgd, 0.01)`,
+        `(sgd, 0.1)`, `(adam, 0.01)`, `(adam, 0.1)`, then the search stops.
     """
 
     def __init__(

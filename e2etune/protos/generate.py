@@ -7,6 +7,7 @@ needs `grpcio-tools` (installed with the `test` extra).
 from __future__ import annotations
 
 import pathlib
+import subprocess
 import sys
 
 PROTO_DIR = pathlib.Path(__file__).resolve().parent
@@ -15,15 +16,19 @@ PROTO_FILE = "e2etune.proto"
 
 def generate(out_dir: pathlib.Path | str = PROTO_DIR) -> pathlib.Path:
     """Writes `e2etune_pb2.py` for the schema into `out_dir` and returns its path."""
-    from grpc_tools import protoc
-
     out_dir = pathlib.Path(out_dir)
-
-    status = protoc.main(
-        ["protoc", f"-I{PROTO_DIR}", f"--python_out={out_dir}", str(PROTO_DIR / PROTO_FILE)]
+    # protoc runs in its own process: in a process that has loaded TensorFlow,
+    # whose protobuf symbols clash with grpc_tools', an in-process run crashes.
+    result = subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO_DIR}", f"--python_out={out_dir}",
+         str(PROTO_DIR / PROTO_FILE)],
+        capture_output=True,
+        text=True,
     )
-    if status != 0:
-        raise RuntimeError(f"protoc failed with status {status} on {PROTO_FILE}")
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"protoc failed with status {result.returncode} on {PROTO_FILE}: {result.stderr.strip()}"
+        )
     return out_dir / "e2etune_pb2.py"
 
 

@@ -36,14 +36,18 @@ def objective(values: dict) -> float:
 
 
 class CrashTuner(BaseTuner):
-    """Runs trivial trials; those with an id ending in 3 fail on their first attempt."""
+    """Runs trivial trials; those with an id ending in 3 fail on their first attempt.
+
+    Odd trials sleep 2 ms, so that a search of N trials takes at least N ms
+    however fast the machine is, while even ones are all engine work.
+    """
 
     def run_trial(self, trial, *args, **kwargs):
         hp = trial.hyperparameters
         with hp.conditional_scope("kind", ["b"]):
             hp.Int("extra", 0, 9)
         if int(trial.trial_id) % 2:
-            time.sleep(0.001)
+            time.sleep(0.002)
         if trial.trial_id.endswith("3") and trial.attempts == 1:
             raise RuntimeError("flaky on the first attempt")
         return objective(hp.values)

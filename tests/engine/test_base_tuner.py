@@ -149,7 +149,10 @@ def test_an_exhausted_space_ends_the_search_cleanly(tmp_path):
 
 def test_a_grid_search_over_hyperparameters_declared_in_run_trial(tmp_path):
     def declared(hp, trial):
-        return hp.Choice("a", ["x", "y"]) == "x" and 1.0 or 2.0 + hp.Boolean("b")
+        a = hp.Choice("a", ["x", "y"])
+        if a == "y":
+            return 2.0 + hp.Boolean("b")  # "b" appears in the second trial
+        return 1.0
 
     t = FunctionTuner(declared, oracle=GridSearchOracle(), directory=str(tmp_path),
                       project_name="grid")

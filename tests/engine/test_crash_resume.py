@@ -26,8 +26,10 @@ from e2etune.protos import e2etune_pb2
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 HELPER = HERE / "_crash_search.py"
-MAX_TRIALS = 400
-KILLS = 25
+# A trial takes at least 1 ms on average and a kill comes at most 30 ms after the search is
+# loaded, so the kills cannot outrun the search: 20 kills stay under 600 < MAX_TRIALS trials.
+MAX_TRIALS = 700
+KILLS = 20
 SEED = 20240611
 
 _spec = importlib.util.spec_from_file_location("_crash_search", HELPER)
@@ -73,16 +75,18 @@ def test_a_search_killed_many_times_loses_and_changes_nothing(tmp_path):
     directory = tmp_path / "killed"
     seen: dict[str, tuple[dict, float]] = {}
     kills = 0
-    started = time.monotonic()
+    startup = 0.2  # seconds from launch to "ready", measured below
     while kills < KILLS:
+        launched = time.monotonic()
         process = start(directory)
-        if rng.random() < 0.15:
-            time.sleep(rng.uniform(0.0, 0.4))  # possibly before the search is even loaded
+        if kills and rng.random() < 0.2:
+            # While Python starts, the store opens or the search loads.
+            time.sleep(rng.uniform(0.0, startup))
         else:
             assert process.stdout.readline().strip() == "ready", process.stderr.read()
-            time.sleep(rng.uniform(0.0, 0.04))
-        if process.poll() is not None:
-            break  # the search ended before the kill
+            startup = time.monotonic() - launched
+            time.sleep(rng.uniform(0.0, 0.03))
+        assert process.poll() is None, process.communicate()
         process.send_signal(signal.SIGKILL)
         process.communicate()
         kills += 1
@@ -92,7 +96,6 @@ def test_a_search_killed_many_times_loses_and_changes_nothing(tmp_path):
         for trial_id, result in done.items():
             assert result == reference[trial_id], f"trial {trial_id} differs from the reference"
         seen = done
-    assert kills >= KILLS * 0.8, "the search ended before it was killed enough"
     assert 0 < len(seen) < MAX_TRIALS
 
     process = start(directory)
@@ -102,4 +105,3 @@ def test_a_search_killed_many_times_loses_and_changes_nothing(tmp_path):
     done = completed_trials(directory)
     assert done == reference
     assert len(done) == MAX_TRIALS
-    assert time.monotonic() - started < 60

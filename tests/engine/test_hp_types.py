@@ -25,7 +25,7 @@ from e2etune.engine.hyperparameters import (
 from e2etune.protos import e2etune_pb2, parse
 
 # Deterministic (derandomize) and writing no example database into the checkout.
-FAST = settings(max_examples=80, deadline=None, derandomize=True, database=None,
+FAST = settings(max_examples=50, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 FINITE = st.floats(allow_nan=False, allow_infinity=False)
@@ -414,6 +414,28 @@ def test_extreme_ranges_sample_inside_the_range(hp):
     assert all(hp.min_value <= s <= hp.max_value and math.isfinite(s) for s in samples)
     assert len(set(samples)) > 40
     assert all(0.0 < hp.value_to_prob(s) < 1.0 for s in samples)
+
+
+@pytest.mark.parametrize(
+    "hp",
+    [Int("a", 274421998167497, 274421998167497, sampling="log"),
+     Int("a", 274421998167497, 274421998167497, sampling="reverse_log"),
+     # (Beyond 2**52 a double cannot tell neighbouring ints apart: Int(2**62, 2**62 + 5)
+     # samples in range but its values do not all survive the unit interval.)
+     Int("a", 2**50, 2**50 + 5, sampling="log"), Int("a", 2**40, 2**40 + 9, sampling="reverse_log"),
+     Float("a", 1.9999999999999998, 2.0, sampling="log"),
+     Float("a", 1.9999999999999998, 2.0, sampling="reverse_log"),
+     Float("a", 1e15, 1e15 + 8, sampling="log")],
+    ids=repr,
+)
+def test_narrow_ranges_far_from_zero_keep_their_precision(hp):
+    values = list(hp.values) if isinstance(hp, Int) else [hp.min_value, hp.max_value]
+    probs = [hp.value_to_prob(v) for v in values]
+    assert all(0.0 <= p <= 1.0 for p in probs) and probs == sorted(probs)
+    if isinstance(hp, Int):
+        assert [hp.prob_to_value(p) for p in probs] == values
+    samples = [hp.random_sample(seed) for seed in range(30)]
+    assert all(hp.min_value <= v <= hp.max_value for v in samples)
 
 
 def test_extreme_probabilities_give_the_bounds():

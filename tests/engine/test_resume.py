@@ -49,7 +49,8 @@ def run(oracle, count=None, tuner_id="t"):
         trial = oracle.create_trial(tuner_id)
         if trial.status != TrialStatus.RUNNING:
             break
-        oracle.update_trial(trial.trial_id, {oracle.objective.name: score(trial.hyperparameters.values)})
+        result = score(trial.hyperparameters.values)
+        oracle.update_trial(trial.trial_id, {oracle.objective.name: result})
         trial.status = TrialStatus.COMPLETED
         oracle.end_trial(trial)
         ran.append(trial.trial_id)
@@ -82,7 +83,6 @@ def test_a_larger_max_trials_on_resume_takes_effect(tmp_path):
     run(oracle)
     assert oracle.create_trial("t").status == TrialStatus.STOPPED
     oracle.close()
-    before = None
     oracle = open_oracle(tmp_path, max_trials=10)
     before = snapshot(oracle)
     assert oracle.remaining_trials() == 6

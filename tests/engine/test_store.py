@@ -143,7 +143,8 @@ def test_a_damaged_message_is_reported(tmp_path):
         Store(tmp_path).load()
 
 
-@pytest.mark.parametrize("version, word", [(store_module.FORMAT_VERSION + 1, "newer"), (0, "older")])
+@pytest.mark.parametrize("version, word",
+                         [(store_module.FORMAT_VERSION + 1, "newer"), (0, "older")])
 def test_a_state_of_another_format_version_is_refused(tmp_path, version, word):
     _saved_project(tmp_path, 2)
     connection = sqlite3.connect(tmp_path / "search.db")
@@ -212,6 +213,9 @@ def test_a_second_writing_process_gets_a_clear_error(tmp_path):
     try:
         with pytest.raises(ConcurrentWriterError, match=f"pid {process.pid}.*another"):
             Store(tmp_path)
+        with pytest.raises(ConcurrentWriterError):
+            Store(tmp_path, overwrite=True)  # refused before anything is deleted
+        assert (tmp_path / "search.db").exists()
         reader = Store(tmp_path, writer=False)  # readers are always welcome
         assert reader.load() == (None, [])
         with pytest.raises(SearchStateError, match="read-only"):
@@ -233,7 +237,8 @@ def test_readers_see_consistent_states_while_a_process_writes(tmp_path):
         import threading
         def write():
             for i in range(1, 400):
-                store.commit([message(i)], e2etune_pb2.OracleState(format_version=1, seed_state=i + 1))
+                state = e2etune_pb2.OracleState(format_version=1, seed_state=i + 1)
+                store.commit([message(i)], state)
         threading.Thread(target=write, daemon=True).start()
     """).replace("\n", "\n        ")
     process = _holder(tmp_path, script)

@@ -1,5 +1,6 @@
 """End-to-end tests of the two Keras workflows: run_trial overrides and hypermodels."""
 
+import gc
 import os
 
 import keras
@@ -70,7 +71,7 @@ def test_run_trial_workflow_end_to_end(tmp_path, data):
 
 def test_hypermodel_workflow_end_to_end(tmp_path, data):
     x, y = data
-    seen = []
+    seen, histories = [], []
 
     class Model(kt.HyperModel):
         def build(self, hp):
@@ -78,7 +79,9 @@ def test_hypermodel_workflow_end_to_end(tmp_path, data):
 
         def fit(self, hp, model, x, y, trial_id=None, **kwargs):
             seen.append((trial_id, hp.get("units"), id(model), sorted(kwargs)))
-            return model.fit(x, y, batch_size=hp.Choice("batch_size", [16, 32]), **kwargs)
+            history = model.fit(x, y, batch_size=hp.Choice("batch_size", [16, 32]), **kwargs)
+            histories.append(history.history)
+            return history
 
     tuner = kt.RandomSearch(Model(), objective="val_accuracy", max_trials=2,
                             executions_per_trial=2, seed=1, overwrite=True,
@@ -89,6 +92,10 @@ def test_hypermodel_workflow_end_to_end(tmp_path, data):
     assert [s[0] for s in seen] == ["0", "0", "1", "1"]
     assert len({s[2] for s in seen}) == 4  # a freshly built model per execution
     assert seen[0][3] == ["callbacks", "epochs", "validation_split", "verbose"]
+    # The score averages the executions' best epochs.
+    for trial_id, pair in (("0", histories[:2]), ("1", histories[2:])):
+        expected = np.mean([max(h["val_accuracy"]) for h in pair])
+        assert tuner.oracle.trials[trial_id].score == pytest.approx(expected)
     assert "batch_size" in tuner.oracle.get_space()
     best = tuner.get_best_models(2)
     assert len(best) == 2 and best[0].predict(x[:2], verbose=0).shape == (2, 1)
@@ -292,7 +299,18 @@ def test_keras_session_is_cleared_between_trials(tmp_path, monkeypatch):
     cleared = []
     monkeypatch.setattr(tuner_utils, "clear_session", lambda: cleared.append(1))
     tuner, _ = run_returning(tmp_path, lambda n: 1.0 * n, executions=2, trials=3)
-    assert len(cleared) == 6
+    assert len(cleared) == 3 * 2 + 1  # before each execution, and once at the end
+
+
+def test_search_leaves_no_graphs_of_its_models_behind(tmp_path, data):
+    from tensorflow.python.framework import ops
+
+    x, y = data
+    before = set(ops.gradient_registry._registry)
+    tuner = kt.RandomSearch(build, max_trials=2, overwrite=True, directory=tmp_path)
+    tuner.search(x, y, epochs=1, verbose=0)
+    assert set(ops.gradient_registry._registry) == before
+    assert gc.get_freeze_count() == 0
 
 
 def test_hooks_are_called_with_trial_and_model(tmp_path, data):

@@ -87,3 +87,24 @@ def test_grid_search_tries_every_combination(tmp_path):
     assert tuner.oracle.max_trials is None
     tuner.search(verbose=0)
     assert sorted(seen) == [(1, False), (1, True), (2, False), (2, True)]
+
+
+def test_tuning_plain_functions_never_imports_keras(tmp_path):
+    code = f"""
+import sys
+import e2etune as kt
+
+class MyTuner(kt.RandomSearch):
+    def run_trial(self, trial, *args, **kwargs):
+        assert kwargs["callbacks"] == []
+        x = trial.hyperparameters.Float("x", -1.0, 1.0)
+        return x * x + 1
+
+tuner = MyTuner(max_trials=5, seed=0, overwrite=True, directory={str(tmp_path)!r})
+tuner.search(verbose=0)
+assert len(tuner.oracle.get_best_trials(5)) == 5
+print(any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

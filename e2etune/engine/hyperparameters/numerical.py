@@ -8,6 +8,7 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from e2etune.engine._values import _INT64_MAX, _INT64_MIN
 from e2etune.engine.conditions import Parent
 from e2etune.engine.hyperparameters.base import HyperParameter, bin_index
 from e2etune.protos import e2etune_pb2
@@ -19,19 +20,32 @@ _SAMPLING_TO_PROTO = {
     "reverse_log": e2etune_pb2.REVERSE_LOG,
 }
 _PROTO_TO_SAMPLING = {v: k for k, v in _SAMPLING_TO_PROTO.items()}
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _log_ratio(a: float, b: float) -> float:
+    """log(a / b) for positive a and b, also where the ratio overflows or underflows."""
+    ratio = a / b
+    if ratio == 0.0 or math.isinf(ratio):  # e.g. 1e300 / 1e-300
+        return math.log(a) - math.log(b)
+    return math.log(ratio)  # precise when a and b are close, unlike log(a) - log(b)
 
 
 def _log_span(low: float, high: float) -> float:
-    # log(high) - log(low) rather than log(high / low): the ratio overflows
-    # for wide ranges (e.g. 1e-300 to 1e300).
-    return math.log(high) - math.log(low)
+    return _log_ratio(high, low)
 
 
 def _log_scale(prob: float, low: float, high: float) -> float:
-    # exp(log(low) + ...) rather than low * exp(...): the factor overflows
-    # when low is tiny, the result never does.
-    return math.exp(math.log(low) + prob * _log_span(low, high))
+    """low * (high / low) ** prob, without overflow."""
+    exponent = prob * _log_span(low, high)
+    try:
+        return low * math.exp(exponent)
+    except OverflowError:  # tiny low, wide range: the factor overflows, the result does not
+        return math.exp(math.log(low) + exponent)
+
+
+def _effective(sampling: str, low: float, high: float) -> str:
+    # Bounds a few ulps apart can have log(high / low) == 0: there the scales agree.
+    return "linear" if sampling != "linear" and _log_span(low, high) == 0.0 else sampling
 
 
 def to_unit(value: float, low: float, high: float, sampling: str) -> float:
@@ -39,6 +53,7 @@ def to_unit(value: float, low: float, high: float, sampling: str) -> float:
     if high == low:
         return 0.5
     value = min(max(value, low), high)
+    sampling = _effective(sampling, low, high)
     if sampling == "linear":
         span = high - low
         if math.isinf(span):  # the range is wider than the largest float
@@ -46,10 +61,10 @@ def to_unit(value: float, low: float, high: float, sampling: str) -> float:
         else:
             prob = (value - low) / span
     elif sampling == "log":
-        prob = (math.log(value) - math.log(low)) / _log_span(low, high)
+        prob = _log_ratio(value, low) / _log_span(low, high)
     else:
         mirrored = min(max((high - value) + low, low), high)
-        prob = 1.0 - (math.log(mirrored) - math.log(low)) / _log_span(low, high)
+        prob = 1.0 - _log_ratio(mirrored, low) / _log_span(low, high)
     return min(max(prob, 0.0), 1.0)
 
 
@@ -60,6 +75,7 @@ def from_unit(prob: float, low: float, high: float, sampling: str) -> float:
         return low
     if prob >= 1.0:
         return high
+    sampling = _effective(sampling, low, high)
     if sampling == "linear":
         span = high - low
         if math.isinf(span):  # the range is wider than the largest float
