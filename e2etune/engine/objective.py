@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import re
@@ -28,6 +29,7 @@ _MAX_NAMES = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
 def infer_metric_direction(name: str) -> str | None:
     """Returns "min", "max" or None (unknown) for a Keras-style metric name.
 

@@ -110,12 +110,18 @@ class HyperParameter(abc.ABC):
         """Makes the hyperparameter from its type-specific protobuf message."""
 
     def to_proto(self) -> e2etune_pb2.HyperParameter:
-        """Returns the hyperparameter as a protobuf message."""
-        proto = e2etune_pb2.HyperParameter(
-            name=self.name, conditions=[c.to_proto() for c in self.conditions]
-        )
-        getattr(proto, self.proto_field).CopyFrom(self._spec_to_proto())
-        return proto
+        """Returns the hyperparameter as a protobuf message (a fresh copy each call)."""
+        key = (self.name, tuple(repr(c) for c in self.conditions))
+        cached = self.__dict__.get("_proto_cache")
+        if cached is None or cached[0] != key:
+            proto = e2etune_pb2.HyperParameter(
+                name=self.name, conditions=[c.to_proto() for c in self.conditions]
+            )
+            getattr(proto, self.proto_field).CopyFrom(self._spec_to_proto())
+            cached = self.__dict__["_proto_cache"] = (key, proto)
+        copy = e2etune_pb2.HyperParameter()
+        copy.CopyFrom(cached[1])
+        return copy
 
     def _describe(self) -> str:
         return f"{type(self).__name__} {self.name!r}"

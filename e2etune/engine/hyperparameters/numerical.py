@@ -379,6 +379,14 @@ class Int(_Numerical):
             return int(value) - self.min_value
         return super()._nearest_index(value)
 
+    def grid_values(self) -> list:
+        """Every value; without a step and with log sampling, `Float.GRID_SIZE` values
+        spread on the sampling's scale (as KerasTuner documents)."""
+        if self.step is not None or self.sampling == "linear":
+            return list(self.values)
+        size = Float.GRID_SIZE
+        return sorted({self._continuous_value(k / (size - 1)) for k in range(size)})
+
     def prob_to_value(self, prob: float) -> int:
         if self.step is None:
             return self._continuous_value(prob)
