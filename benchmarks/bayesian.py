@@ -259,25 +259,29 @@ def _quartiles(values: list) -> str:
     return f"{median:.2e} [{q1:.1e}, {q3:.1e}]"
 
 
-def regret_tables(results: list, methods: list, problems: list, n_trials: int) -> str:
+def regret_tables(results: list, methods: list, problems: list, n_trials: int,
+                  n_seeds: int) -> str:
     """The regret table of every problem, one row per method."""
     checkpoints = [k for k in CHECKPOINTS if k <= n_trials]
     lines = []
     for name in problems:
         f_min = make_problem(name).f_min
-        lines.append(f"\n{name}: regret median [q1, q3] over seeds; ms = mean suggestion time, "
-                     f"trials {n_trials - WINDOW + 1}-{n_trials}")
-        header = f"  {'method':<8}" + "".join(f"{'@' + str(k):>29}" for k in checkpoints)
-        lines.append(header + f"{'ms':>9}")
+        lines.append(f"\n{name}: regret median [q1, q3] over seeds; ms = mean suggestion time "
+                     f"of the last {WINDOW} trials (trials {n_trials - WINDOW + 1}-{n_trials} "
+                     "unless marked)")
+        header = f"  {'method':<12}" + "".join(f"{'@' + str(k):>29}" for k in checkpoints)
+        lines.append(header + f"{'ms':>13}")
         for method in methods:
             runs = [r for r in results if r[0] == method and r[1] == name]
             if not runs:
                 continue
-            cells = [_quartiles([_regret_at(r[3], f_min, k) for r in runs]) for k in checkpoints]
-            ms = [_window_ms(r[4], n_trials) for r in runs]
-            ms = [m for m in ms if m is not None]
-            ms_text = f"{np.mean(ms):9.1f}" if ms else f"{'-':>9}"
-            lines.append(f"  {method:<8}" + "".join(f"{c:>29}" for c in cells) + ms_text)
+            length = min(len(r[3]) for r in runs)
+            cells = [_quartiles([_regret_at(r[3], f_min, k) for r in runs]) if length >= k
+                     else "-" for k in checkpoints]
+            ms = np.mean([_window_ms(r[4], len(r[4])) for r in runs])
+            ms_text = f"{ms:9.1f}" + ("    " if length == n_trials else f" @{length:<2}")
+            label = method if len(runs) == n_seeds else f"{method} ({len(runs)})"
+            lines.append(f"  {label:<12}" + "".join(f"{c:>29}" for c in cells) + ms_text)
     return "\n".join(lines)
 
 
@@ -285,13 +289,13 @@ def timing_table(results: list, methods: list, problem: str, n_trials: int) -> s
     """Mean suggestion time in ms of the windows ending at 50, 100 and 500 trials."""
     points = [k for k in TIMING_POINTS if k <= n_trials]
     lines = [f"\nsuggestion time (ms, mean of the {WINDOW} trials up to N) on {problem}, 1 seed",
-             f"  {'method':<8}" + "".join(f"{'N=' + str(k):>10}" for k in points)]
+             f"  {'method':<12}" + "".join(f"{'N=' + str(k):>10}" for k in points)]
     for method in methods:
         runs = [r for r in results if r[0] == method]
         if not runs:
             continue
         cells = [_window_ms(runs[0][4], k) for k in points]
-        lines.append(f"  {method:<8}" + "".join(
+        lines.append(f"  {method:<12}" + "".join(
             f"{c:10.1f}" if c is not None else f"{'-':>10}" for c in cells))
     return "\n".join(lines)
 
@@ -307,6 +311,10 @@ def main() -> None:
     parser.add_argument("--timing-problem", default="hartmann6")
     parser.add_argument("--timing-methods", default=None,
                         help="methods of the timing run (default: --methods)")
+    parser.add_argument("--keras-seeds", type=int, default=3,
+                        help="seeds of KerasTuner's oracle, slow (default 3)")
+    parser.add_argument("--keras-trials", type=int, default=50,
+                        help="trials of KerasTuner's oracle (default 50)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="processes; above 1 the times are not comparable")
     args = parser.parse_args()
@@ -325,9 +333,14 @@ def main() -> None:
           f"{os.environ.get('OMP_NUM_THREADS')}, jobs={args.jobs}", flush=True)
 
     start = time.perf_counter()
-    jobs = [(m, p, s, args.trials) for p in problems for m in methods for s in range(args.seeds)]
+    # Methods interleaved seed by seed, so that a change of load touches them all alike.
+    jobs = [(m, p, s, args.trials) for p in problems for s in range(args.seeds) for m in methods
+            if m != "keras"]
+    if "keras" in methods:
+        jobs += [("keras", p, s, min(args.keras_trials, args.trials)) for p in problems
+                 for s in range(min(args.keras_seeds, args.seeds))]
     results = _map(jobs, args.jobs)
-    print(regret_tables(results, methods, problems, args.trials))
+    print(regret_tables(results, methods, problems, args.trials, args.seeds))
     print(f"\n(regret runs took {time.perf_counter() - start:.0f} s)", flush=True)
 
     if args.timing_trials:

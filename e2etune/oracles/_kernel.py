@@ -1,7 +1,7 @@
-"""Matérn-5/2 kernel, priors and marginal likelihood of the Gaussian process.
+"""Input dimensions, Matérn-5/2 kernel, priors and marginal likelihood of the GP.
 
-Private helpers of :mod:`e2etune.oracles.gaussian_process`; numpy and scipy
-only. The kernel parameters travel as one vector ``theta``::
+Private helpers of :mod:`e2etune.oracles.gaussian_process` (which exports
+:class:`Dimension`); numpy and scipy only. The kernel parameters travel as one vector ``theta``::
 
     theta = [log l_1, ..., log l_d, log signal_variance, log noise_variance]
 
@@ -17,6 +17,9 @@ kernel, so that every distance matrix is one matrix product.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import numpy as np
 from scipy.linalg import lapack
 
@@ -27,6 +30,84 @@ DEFAULT_LENGTH_SCALE = 0.5
 DEFAULT_SIGNAL_VARIANCE = 1.0
 DEFAULT_NOISE_VARIANCE = 1e-3
 _LOG_2PI = np.log(2.0 * np.pi)
+_KINDS = ("continuous", "discrete", "categorical")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dimension:
+    """One column of the encoded input matrix.
+
+    Args:
+        kind: ``"continuous"`` (any value in ``[0, 1]``), ``"discrete"`` (one
+            of the positions in ``grid``) or ``"categorical"`` (a category
+            index ``0, ..., n_choices - 1`` stored as a float).
+        grid: For ``"discrete"`` only: the allowed positions, strictly
+            increasing, within ``[0, 1]``; stored as a read-only float array.
+        n_choices: For ``"categorical"`` only: the number of categories, at
+            least 1.
+
+    Raises:
+        ValueError: when the kind is unknown or its fields are missing,
+            superfluous or invalid.
+
+    Example:
+        >>> Dimension("discrete", grid=[0.0, 0.5, 1.0]).grid
+        array([0. , 0.5, 1. ])
+    """
+
+    kind: str
+    grid: np.ndarray | None = None
+    n_choices: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"Dimension kind must be one of {_KINDS}, got {self.kind!r}.")
+        if self.kind != "discrete" and self.grid is not None:
+            raise ValueError(
+                f"Only a 'discrete' dimension takes a grid, got one for {self.kind!r}."
+            )
+        if self.kind != "categorical" and self.n_choices is not None:
+            raise ValueError(
+                f"Only a 'categorical' dimension takes n_choices, got one for {self.kind!r}."
+            )
+        if self.kind == "discrete":
+            object.__setattr__(self, "grid", _validated_grid(self.grid))
+        if self.kind == "categorical":
+            n = self.n_choices
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(
+                    f"A 'categorical' dimension needs an integer n_choices >= 1, got {n!r}."
+                )
+            object.__setattr__(self, "n_choices", int(n))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Dimension):
+            return NotImplemented
+        same_grid = (self.grid is None and other.grid is None) or (
+            self.grid is not None
+            and other.grid is not None
+            and np.array_equal(self.grid, other.grid)
+        )
+        return self.kind == other.kind and self.n_choices == other.n_choices and same_grid
+
+    def __hash__(self) -> int:
+        grid = None if self.grid is None else tuple(self.grid.tolist())
+        return hash((self.kind, grid, self.n_choices))
+
+
+def _validated_grid(grid: Any) -> np.ndarray:
+    if grid is None:
+        raise ValueError("A 'discrete' dimension needs a grid of allowed positions in [0, 1].")
+    values = np.array(grid, dtype=float)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"The grid must be a non-empty 1-d sequence, got shape {values.shape}.")
+    if not np.all(np.isfinite(values)) or values[0] < 0.0 or values[-1] > 1.0:
+        raise ValueError(f"The grid positions must lie in [0, 1], got {values.tolist()}.")
+    if np.any(np.diff(values) <= 0.0):
+        raise ValueError(f"The grid must be strictly increasing, got {values.tolist()}.")
+    values.flags.writeable = False
+    return values
+
 
 
 class Encoding:

@@ -122,11 +122,13 @@ class BayesianOptimizationOracle(Oracle):
         self.alpha = float(alpha)
         self.beta = float(beta)
         self._gp_state: dict[str, Any] = {}
-        self._row_cache: tuple[tuple, dict[str, tuple[Any, np.ndarray]]] = ((), {})
+        self._threadpools: threadpoolctl.ThreadpoolController | None = None
+        #: The encoding of the space and the rows of the trials encoded with it.
+        self._cache: tuple[SpaceEncoding | None, dict[str, tuple[Any, np.ndarray]]] = (None, {})
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         """Proposes the next values: quasi-random at first, then by the Gaussian process."""
-        encoding = SpaceEncoding(self.hyperparameters.space)
+        encoding = self._encoding()
         if not encoding.tuned:
             values = self._random_values()
         else:
@@ -187,7 +189,10 @@ class BayesianOptimizationOracle(Oracle):
     ) -> dict[str, Any] | None:
         # The matrices are small: one BLAS thread is fastest, and threads that
         # compete with training for the cores can make a proposal 50x slower.
-        with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        # (Finding the BLAS libraries takes milliseconds: done once per oracle.)
+        if self._threadpools is None:
+            self._threadpools = threadpoolctl.ThreadpoolController()
+        with self._threadpools.limit(limits=1, user_api="blas"):
             return self._fit_and_propose(encoding, data, others)
 
     def _fit_and_propose(
@@ -196,7 +201,10 @@ class BayesianOptimizationOracle(Oracle):
         x = self._rows(encoding, [t for t, _ in data])
         y = _warp(np.array([s for _, s in data]))
         gp = GaussianProcess(encoding.dimensions, seed=self.seed, noise_floor=self.alpha**2)
-        gp.set_state(self._restored_gp_state(encoding))
+        try:
+            gp.set_state(self._restored_gp_state(encoding))
+        except ValueError:  # a damaged saved state: start the model afresh
+            gp.set_state({})
         iterations = None if len(y) <= _FULL_FIT_POINTS else _SHORT_FIT_ITERATIONS
         gp.fit(x, y, max_iterations=iterations)
         self._gp_state = _named_state(gp.get_state(), encoding.names)
@@ -222,20 +230,25 @@ class BayesianOptimizationOracle(Oracle):
             exclude = np.vstack([exclude, encoding.canonical(row)[None, :], row[None, :]])
         return self._random_values()
 
+    def _encoding(self) -> SpaceEncoding:
+        """The encoding of the current space (made again only when the space changes)."""
+        space = self.hyperparameters.space
+        cached = self._cache[0]
+        if cached is None or len(cached.space) != len(space) or any(
+            a is not b for a, b in zip(cached.space, space)
+        ):
+            self._cache = (SpaceEncoding(space), {})
+        return self._cache[0]
+
     def _rows(self, encoding: SpaceEncoding, trials: list[Trial]) -> np.ndarray:
-        """The encoded rows of `trials`, cached while the space keeps its hyperparameters."""
-        key = tuple(map(id, encoding.space))
-        if self._row_cache[0] != key:
-            self._row_cache = (key, {})
-        cache = self._row_cache[1]
-        rows = []
+        """The encoded rows of `trials` (each encoded once per encoding)."""
+        rows = self._cache[1]
         for trial in trials:
-            entry = cache.get(trial.trial_id)
+            entry = rows.get(trial.trial_id)
             if entry is None or entry[0] is not trial.hyperparameters:
-                row = encoding.encode(trial.hyperparameters.values)
-                entry = cache[trial.trial_id] = (trial.hyperparameters, row)
-            rows.append(entry[1])
-        return np.array(rows)
+                rows[trial.trial_id] = (trial.hyperparameters,
+                                        encoding.encode(trial.hyperparameters.values))
+        return np.array([rows[t.trial_id][1] for t in trials])
 
     def _restored_gp_state(self, encoding: SpaceEncoding) -> dict[str, Any]:
         """The saved kernel parameters for the current columns (new columns at the default)."""
@@ -257,7 +270,12 @@ class BayesianOptimizationOracle(Oracle):
     def set_state(self, state: dict[str, Any]) -> None:
         """Restores the kernel parameters."""
         gp_state = state.get("gp") or {}
-        if gp_state and not isinstance(gp_state.get("log_length_scales"), dict):
+        keys = {"log_length_scales", "log_signal_variance", "log_noise_variance"}
+        if gp_state and not (
+            isinstance(gp_state, dict)
+            and keys <= set(gp_state)
+            and isinstance(gp_state["log_length_scales"], dict)
+        ):
             raise ValueError(f"invalid Gaussian process state {gp_state!r}")
         self._gp_state = gp_state
 

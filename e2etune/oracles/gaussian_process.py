@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,87 +27,13 @@ import numpy as np
 from scipy.linalg import lapack
 
 from e2etune.oracles import _kernel
+from e2etune.oracles._kernel import Dimension
 
-_KINDS = ("continuous", "discrete", "categorical")
+__all__ = ["Dimension", "GaussianProcess"]
+
 _MAX_FIT_ITERATIONS = 50
 _COLD_RESTARTS = 2
 _MAX_POINTS_FOR_RESTARTS = 200
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Dimension:
-    """One column of the encoded input matrix.
-
-    Args:
-        kind: ``"continuous"`` (any value in ``[0, 1]``), ``"discrete"`` (one
-            of the positions in ``grid``) or ``"categorical"`` (a category
-            index ``0, ..., n_choices - 1`` stored as a float).
-        grid: For ``"discrete"`` only: the allowed positions, strictly
-            increasing, within ``[0, 1]``; stored as a read-only float array.
-        n_choices: For ``"categorical"`` only: the number of categories, at
-            least 1.
-
-    Raises:
-        ValueError: when the kind is unknown or its fields are missing,
-            superfluous or invalid.
-
-    Example:
-        >>> Dimension("discrete", grid=[0.0, 0.5, 1.0]).grid
-        array([0. , 0.5, 1. ])
-    """
-
-    kind: str
-    grid: np.ndarray | None = None
-    n_choices: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in _KINDS:
-            raise ValueError(f"Dimension kind must be one of {_KINDS}, got {self.kind!r}.")
-        if self.kind != "discrete" and self.grid is not None:
-            raise ValueError(
-                f"Only a 'discrete' dimension takes a grid, got one for {self.kind!r}."
-            )
-        if self.kind != "categorical" and self.n_choices is not None:
-            raise ValueError(
-                f"Only a 'categorical' dimension takes n_choices, got one for {self.kind!r}."
-            )
-        if self.kind == "discrete":
-            object.__setattr__(self, "grid", _validated_grid(self.grid))
-        if self.kind == "categorical":
-            n = self.n_choices
-            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-                raise ValueError(
-                    f"A 'categorical' dimension needs an integer n_choices >= 1, got {n!r}."
-                )
-            object.__setattr__(self, "n_choices", int(n))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Dimension):
-            return NotImplemented
-        same_grid = (self.grid is None and other.grid is None) or (
-            self.grid is not None
-            and other.grid is not None
-            and np.array_equal(self.grid, other.grid)
-        )
-        return self.kind == other.kind and self.n_choices == other.n_choices and same_grid
-
-    def __hash__(self) -> int:
-        grid = None if self.grid is None else tuple(self.grid.tolist())
-        return hash((self.kind, grid, self.n_choices))
-
-
-def _validated_grid(grid: Any) -> np.ndarray:
-    if grid is None:
-        raise ValueError("A 'discrete' dimension needs a grid of allowed positions in [0, 1].")
-    values = np.array(grid, dtype=float)
-    if values.ndim != 1 or values.size == 0:
-        raise ValueError(f"The grid must be a non-empty 1-d sequence, got shape {values.shape}.")
-    if not np.all(np.isfinite(values)) or values[0] < 0.0 or values[-1] > 1.0:
-        raise ValueError(f"The grid positions must lie in [0, 1], got {values.tolist()}.")
-    if np.any(np.diff(values) <= 0.0):
-        raise ValueError(f"The grid must be strictly increasing, got {values.tolist()}.")
-    values.flags.writeable = False
-    return values
 
 
 class GaussianProcess:
@@ -238,6 +163,12 @@ class GaussianProcess:
         return self
 
     def _condition(self, x: np.ndarray, y: np.ndarray, raw: np.ndarray) -> None:
+        # What every prediction needs, computed once.
+        self._inv_length = np.exp(-self._theta[:-2])
+        self._signal = float(np.exp(self._theta[-2]))
+        self._inv_length_features = self._inv_length[self._encoding.owner]
+        self._train_features = raw * self._inv_length_features
+        self._train_norms = np.einsum("ij,ij->i", self._train_features, self._train_features)
         cov, _ = _kernel.kernel_matrix(self._theta, raw, self._encoding.owner)
         self._factor = _kernel.cholesky(cov)
         self._alpha, _ = lapack.dpotrs(self._factor, (y - self._y_mean) / self._y_std, lower=1)
@@ -353,13 +284,14 @@ class GaussianProcess:
     def _posterior(self, x: np.ndarray, with_grad: bool):
         if self._x is None:
             raise RuntimeError("Call fit() before asking the GaussianProcess for predictions.")
-        theta, owner = self._theta, self._encoding.owner
-        inv_length = np.exp(-theta[:-2])
-        signal = np.exp(theta[-2])
-        r2 = _kernel.squared_distances(
-            self._encoding.raw(x) * inv_length[owner], self._raw * inv_length[owner]
-        )
-        k, dk = _kernel.matern52(r2, signal)
+        inv_length, signal = self._inv_length, self._signal
+        features = self._encoding.raw(x)
+        features *= self._inv_length_features
+        r2 = features @ self._train_features.T
+        r2 *= -2.0
+        r2 += np.einsum("ij,ij->i", features, features)[:, None]
+        r2 += self._train_norms
+        k, dk = _kernel.matern52(np.maximum(r2, 0.0, out=r2), signal)
         mean = k @ self._alpha
         v, _ = lapack.dtrtrs(self._factor, k.T, lower=1)
         var = np.maximum(signal - np.einsum("ij,ij->j", v, v), 1e-12 * signal)

@@ -267,3 +267,27 @@ def test_inputs_are_validated():
     assert gp.is_fitted and gp.n_dims == 4
     assert not gp.x_train.flags.writeable
     np.testing.assert_array_equal(gp.y_train, y)
+
+
+def test_condition_adds_points_without_refitting():
+    x, y = mixed_data(25)
+    gp = GaussianProcess(MIXED, seed=0).fit(x[:20], y[:20])
+    state = gp.get_state()
+    gp.condition(x, y)
+    assert gp.get_state() == state and gp.x_train.shape == (25, 4)
+    np.testing.assert_allclose(gp.predict(x[20:], return_std=False), y[20:], atol=0.1)
+    assert np.all(gp.predict(x[20:])[1] < 0.1)
+    with pytest.raises(RuntimeError, match="fit"):
+        GaussianProcess(MIXED).condition(x, y)
+
+
+def test_zero_iterations_keep_the_restored_parameters():
+    x, y = mixed_data(20)
+    state = GaussianProcess(MIXED, seed=0).fit(x, y).get_state()
+    gp = GaussianProcess(MIXED)
+    gp.set_state(state)
+    gp.fit(x[:10], y[:10], max_iterations=0)
+    assert gp.get_state() == state
+    fresh = GaussianProcess(MIXED).fit(x, y, max_iterations=0).get_state()
+    assert fresh == GaussianProcess(MIXED).get_state() or fresh["log_length_scales"] == [
+        pytest.approx(np.log(_kernel.DEFAULT_LENGTH_SCALE))] * 4
