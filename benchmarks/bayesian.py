@@ -78,7 +78,8 @@ def _box_problem(name: str) -> Problem:
             hp.Float(key, float(low), float(high))
 
     def suggest(trial: Any) -> dict:
-        return {k: trial.suggest_float(k, float(lo), float(hi)) for k, (lo, hi) in zip(names, bounds)}
+        return {k: trial.suggest_float(k, float(lo), float(hi))
+                for k, (lo, hi) in zip(names, bounds)}
 
     def evaluate(values: dict) -> float:
         return float(fn(np.array([values[k] for k in names])))

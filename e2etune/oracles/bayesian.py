@@ -34,7 +34,9 @@ class BayesianOptimizationOracle(Oracle):
     improvement. Log-scaled hyperparameters are modelled on the log scale;
     integers and choices are searched on their own values; a hyperparameter
     inactive in a trial is pinned to its default, so it adds nothing to the
-    model. Scores are modelled on a log scale when their spread is heavy-tailed.
+    model. The scores are standardized and passed through a Yeo-Johnson power
+    transform fitted to them (monotone, so the best stays the best), which
+    keeps a few very bad scores or a narrow deep optimum from spoiling the fit.
 
     Trials still running on other workers, and trials that failed or gave no
     finite score, enter the model as "fantasies": observations at the
@@ -54,7 +56,8 @@ class BayesianOptimizationOracle(Oracle):
         num_initial_points: Quasi-random trials before the model is used;
             defaults to the number of tuned hyperparameters plus 2, at most 10.
         alpha: Smallest noise of the model, as a fraction of the standard
-            deviation of the scores (the fitted noise never goes below it).
+            deviation of the scores as modelled (standardized and
+            transformed); the fitted noise never goes below it.
             The default, 1e-4, treats scores as nearly exact and lets the model
             resolve the optimum finely; raise it (e.g. to 0.05) when training
             the same configuration twice gives scores that differ by about 5%
@@ -76,10 +79,15 @@ class BayesianOptimizationOracle(Oracle):
         >>> hp = HyperParameters()
         >>> hp.Float("x", -1.0, 1.0)
         -1.0
-        >>> oracle = BayesianOptimizationOracle(max_trials=20, seed=0, hyperparameters=hp)
-        >>> trial = oracle.create_trial("worker")
-        >>> oracle.update_trial(trial.trial_id, {"default_objective": trial.hyperparameters["x"] ** 2})
-        'RUNNING'
+        >>> oracle = BayesianOptimizationOracle(max_trials=15, seed=0, hyperparameters=hp)
+        >>> for _ in range(15):
+        ...     trial = oracle.create_trial("worker")
+        ...     loss = (trial.hyperparameters["x"] - 0.3) ** 2
+        ...     _ = oracle.update_trial(trial.trial_id, {"default_objective": loss})
+        ...     trial.status = "COMPLETED"
+        ...     oracle.end_trial(trial)
+        >>> round(oracle.get_best_trials(1)[0].hyperparameters["x"], 3)
+        0.3
     """
 
     def __init__(
@@ -112,7 +120,8 @@ class BayesianOptimizationOracle(Oracle):
             or num_initial_points < 1
         ):
             raise ValueError(
-                f"`num_initial_points` must be a positive integer or None; got {num_initial_points!r}."
+                "`num_initial_points` must be a positive integer or None; "
+                f"got {num_initial_points!r}."
             )
         if isinstance(alpha, bool) or not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
             raise ValueError(f"`alpha` is a noise-to-spread ratio in (0, 1); got {alpha!r}.")
@@ -312,7 +321,8 @@ def _yeo_johnson(z: np.ndarray, lam: np.ndarray) -> np.ndarray:
     positive = z >= 0.0
     out = np.empty(np.broadcast_shapes(z.shape, lam.shape))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        log_up, log_down = np.log1p(np.where(positive, z, 0.0)), np.log1p(np.where(positive, 0.0, -z))
+        log_up = np.log1p(np.where(positive, z, 0.0))
+        log_down = np.log1p(np.where(positive, 0.0, -z))
         near_zero, near_two = np.abs(lam) < 1e-8, np.abs(lam - 2.0) < 1e-8
         up = np.where(near_zero, log_up, np.expm1(lam * log_up) / np.where(near_zero, 1.0, lam))
         two = 2.0 - lam
