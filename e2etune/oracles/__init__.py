@@ -3,6 +3,13 @@
 from e2etune.engine.oracle import Oracle
 from e2etune.oracles.bayesian import BayesianOptimizationOracle
 from e2etune.oracles.grid_search import GridSearchOracle
+from e2etune.oracles.hyperband import HyperbandOracle
 from e2etune.oracles.random_search import RandomSearchOracle
 
-__all__ = ["BayesianOptimizationOracle", "GridSearchOracle", "Oracle", "RandomSearchOracle"]
+__all__ = [
+    "BayesianOptimizationOracle",
+    "GridSearchOracle",
+    "HyperbandOracle",
+    "Oracle",
+    "RandomSearchOracle",
+]
