@@ -138,14 +138,15 @@ class BayesianOptimizationOracle(Oracle):
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         """Proposes the next values: quasi-random at first, then by the Gaussian process."""
         encoding = self._encoding()
-        if not encoding.tuned:
-            values = self._random_values()
-        else:
+        values = None
+        if encoding.tuned:
             data, others = self._split_trials()
             if len(data) < self._initial_points(encoding):
                 values = self._initial_values(encoding)
-            else:
+            if values is None and data:  # the model phase, or a small space nearly covered
                 values = self._proposal(encoding, data, others)
+        if values is None:
+            values = self._random_values()
         if values is None:
             return {"status": TrialStatus.STOPPED}
         return {"status": TrialStatus.RUNNING, "values": values}
@@ -171,7 +172,7 @@ class BayesianOptimizationOracle(Oracle):
         return [(t, s if math.isfinite(s) else worst) for t, s in data], others
 
     def _initial_values(self, encoding: SpaceEncoding) -> dict[str, Any] | None:
-        """The next point of the seeded scrambled Sobol sequence not tried yet."""
+        """The next point of the seeded scrambled Sobol sequence not tried yet, if any soon."""
         start = len(self.trials)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # balance warnings for lengths not a power of 2
@@ -183,7 +184,7 @@ class BayesianOptimizationOracle(Oracle):
             values = encoding.decode(self._unit_to_row(encoding, point))
             if self._compute_values_hash(values) not in self._tried_so_far:
                 return values
-        return self._random_values()
+        return None
 
     @staticmethod
     def _unit_to_row(encoding: SpaceEncoding, point: np.ndarray) -> np.ndarray:
@@ -237,7 +238,7 @@ class BayesianOptimizationOracle(Oracle):
             if self._compute_values_hash(values) not in self._tried_so_far:
                 return values
             exclude = np.vstack([exclude, encoding.canonical(row)[None, :], row[None, :]])
-        return self._random_values()
+        return None
 
     def _encoding(self) -> SpaceEncoding:
         """The encoding of the current space (made again only when the space changes)."""
@@ -303,10 +304,13 @@ def _warp(y: np.ndarray) -> np.ndarray:
     likelihood makes them closer to normal. It is monotone, so the best
     score stays the best and the search is unchanged in every other way.
     """
-    std = float(np.std(y))
-    if y.size < 3 or not std > 0.0:
-        return y
-    z = (y - np.mean(y)) / std
+    with np.errstate(over="ignore", invalid="ignore"):
+        centered = y - np.median(y)
+        spread = float(np.max(np.abs(centered)))
+        if y.size < 3 or not 0.0 < spread < np.inf:
+            return y if y.size < 3 or spread == 0.0 else np.argsort(np.argsort(y)) / y.size
+        z = centered / spread  # in [-1, 1]: no overflow below
+        z = (z - np.mean(z)) / np.std(z)
     grid = np.linspace(-2.0, 4.0, 61)
     best = grid[np.argmax(_yeo_johnson_likelihood(z, grid))]
     fine = np.linspace(best - 0.1, best + 0.1, 21)
@@ -319,7 +323,6 @@ def _yeo_johnson(z: np.ndarray, lam: np.ndarray) -> np.ndarray:
     """Yeo-Johnson transforms of the rows ``z`` (or of one row broadcast), one ``lam`` per row."""
     lam = lam[:, None]
     positive = z >= 0.0
-    out = np.empty(np.broadcast_shapes(z.shape, lam.shape))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         log_up = np.log1p(np.where(positive, z, 0.0))
         log_down = np.log1p(np.where(positive, 0.0, -z))
@@ -327,8 +330,7 @@ def _yeo_johnson(z: np.ndarray, lam: np.ndarray) -> np.ndarray:
         up = np.where(near_zero, log_up, np.expm1(lam * log_up) / np.where(near_zero, 1.0, lam))
         two = 2.0 - lam
         down = np.where(near_two, log_down, np.expm1(two * log_down) / np.where(near_two, 1.0, two))
-    np.copyto(out, np.where(positive, up, -down))
-    return out
+    return np.where(positive, up, -down)
 
 
 def _yeo_johnson_likelihood(z: np.ndarray, lams: np.ndarray) -> np.ndarray:
