@@ -13,12 +13,12 @@ from e2etune import errors
 from e2etune.engine.hypermodel import HyperModel
 from e2etune.engine.hyperparameters import HyperParameters
 from e2etune.engine.objective import MultiObjective, Objective
-from e2etune.engine.oracle import Oracle
 from e2etune.engine.trial import Trial, TrialStatus
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "Oracle": "e2etune.engine.oracle",
     "Tuner": "e2etune.engine.tuner",
     "RandomSearch": "e2etune.tuners",
     "GridSearch": "e2etune.tuners",
