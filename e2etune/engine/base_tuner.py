@@ -97,10 +97,10 @@ class BaseTuner:
         return not getattr(cls.run_trial, "_builds_hypermodel", False)
 
     def _default_oracle(self, **oracle_kwargs: Any) -> Oracle:
-        """The oracle of a tuner made without one: random search."""
-        from e2etune.oracles.random_search import RandomSearchOracle
+        """The oracle of a tuner made without one: Bayesian optimization."""
+        from e2etune.oracles.bayesian import BayesianOptimizationOracle
 
-        return RandomSearchOracle(**oracle_kwargs)
+        return BayesianOptimizationOracle(**oracle_kwargs)
 
     def _populate_initial_space(self) -> None:
         """Runs the hypermodel's declarations once so the space is known before the search."""

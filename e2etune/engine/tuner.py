@@ -79,7 +79,7 @@ class Tuner(BaseTuner):
     (see `tuner_utils.SearchMemory`), so memory stays flat over long searches.
 
     Args:
-        oracle: The search algorithm; None makes a random search from
+        oracle: The search algorithm; None makes Bayesian optimization from
             `oracle_kwargs`.
         hypermodel: A `HyperModel` or a `build(hp)` function returning a
             compiled Keras model; optional when `run_trial` is overridden.

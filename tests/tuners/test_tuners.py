@@ -8,6 +8,7 @@ import pytest
 
 import e2etune as kt
 from e2etune.engine.tuner import Tuner
+from e2etune.oracles.bayesian import BayesianOptimizationOracle
 from e2etune.oracles.random_search import RandomSearchOracle
 from e2etune.tuners import GridSearch, RandomSearch
 
@@ -69,7 +70,7 @@ def test_default_oracle_of_tuner_from_oracle_arguments(tmp_path):
             return 0.0
 
     tuner = MyTuner(max_trials=2, objective="val_accuracy", seed=3, directory=tmp_path)
-    assert isinstance(tuner.oracle, RandomSearchOracle)
+    assert isinstance(tuner.oracle, BayesianOptimizationOracle)
     assert tuner.oracle.objective.direction == "max" and tuner.oracle.seed == 3
 
 
