@@ -17,7 +17,7 @@ import math
 import os
 import random
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from e2etune import errors
 from e2etune.engine._oracle_checks import (
@@ -303,10 +303,11 @@ class Oracle(abc.ABC):
 
     def get_best_trials(self, num_trials: int = 1) -> list[Trial]:
         """The best completed trials (finite score), best first."""
-        scored = [
-            t for t in self.trials.values()
-            if t.status == TrialStatus.COMPLETED and t.has_finite_score
-        ]
+        return self._best_of(self.trials.values(), num_trials)
+
+    def _best_of(self, trials: Iterable[Trial], num_trials: int) -> list[Trial]:
+        """The best `num_trials` of `trials` that completed with a finite score, best first."""
+        scored = [t for t in trials if t.status == TrialStatus.COMPLETED and t.has_finite_score]
         reverse = self.objective.direction == "max"
         return sorted(scored, key=lambda t: t.score, reverse=reverse)[:num_trials]
 

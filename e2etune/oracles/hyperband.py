@@ -129,12 +129,7 @@ class HyperbandOracle(Oracle):
     def _promotable(self, round_index: int) -> list:
         """The best trials of a finished round, as many as the next round takes, best first."""
         next_round = self.brackets[self._bracket_index].rounds[round_index + 1]
-        completed = [
-            self.trials[t] for t in self._rounds[round_index]
-            if self.trials[t].status == TrialStatus.COMPLETED and self.trials[t].has_finite_score
-        ]
-        completed.sort(key=lambda t: t.score, reverse=self.objective.direction == "max")
-        return completed[: next_round.trials]
+        return self._best_of((self.trials[t] for t in self._rounds[round_index]), next_round.trials)
 
     def _on_space_changed(self) -> None:
         self._space_exhausted = False
