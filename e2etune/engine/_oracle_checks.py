@@ -49,6 +49,14 @@ def check_int(value: Any, name: str, low: int, allow_none: bool = True) -> int |
     return int(value)
 
 
+def check_positive(value: Any, name: str) -> float:
+    """`value` as a float, if it is a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+            0 < value < float("inf")):
+        raise ValueError(f"`{name}` must be a positive number of seconds; got {value!r}.")
+    return float(value)
+
+
 def check_space(hyperparameters: HyperParameters, allow_new_entries: bool) -> None:
     """Raises `ValueError` naming the first hyperparameter that no value can be drawn for."""
     space = {hp.name: hp for hp in hyperparameters.space}

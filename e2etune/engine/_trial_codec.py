@@ -1,4 +1,4 @@
-"""Fast conversions between trials and the messages the store saves, and configuration keys.
+"""Fast conversions between trials and the messages the storage saves, and configuration keys.
 
 Hyperparameter definitions never change once made, so the stored form of a
 space is built once per set of definitions and shared by every trial of
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import gc
 import operator
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from e2etune.engine import _values
 from e2etune.engine.hyperparameters import (
@@ -21,13 +22,31 @@ from e2etune.engine.hyperparameters import (
     HyperParameters,
     hyperparameter_from_proto,
 )
-from e2etune.engine.store import SavedSearch, Split, serialize_space
 from e2etune.engine.trial import Trial
-from e2etune.protos import e2etune_pb2
+from e2etune.protos import e2etune_pb2, parse
 
 _PLAIN_TYPES = (int, float, str, bool)
 _MISSING = object()
 _first = operator.itemgetter(0)
+
+
+def serialize_space(space: Iterable[e2etune_pb2.HyperParameter]) -> bytes:
+    """The stored form of a search space: a `HyperParameters` message with no values."""
+    return e2etune_pb2.HyperParameters(space=space).SerializeToString(deterministic=True)
+
+
+@dataclasses.dataclass
+class Split:
+    """A `Trial` or `OracleState` message with its search space apart, as the storage saves it.
+
+    Attributes:
+        message: The message; its `HyperParameters` field (`Trial.hyperparameters`,
+            `OracleState.space`) keeps its values but has an empty `space`.
+        space: The space, as `serialize_space` gives it.
+    """
+
+    message: e2etune_pb2.Trial | e2etune_pb2.OracleState
+    space: bytes
 
 
 def values_key(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple:
@@ -119,28 +138,31 @@ class TrialCodec:
         return Split(proto, self.space(trial.hyperparameters.space))
 
     @staticmethod
-    def spaces(saved: SavedSearch) -> dict[int, list[HyperParameter]]:
-        """The hyperparameters of each saved space, by key."""
-        return {key: [hyperparameter_from_proto(hp) for hp in space.space]
-                for key, space in saved.spaces.items()}
+    def space_of(data: bytes, what: str) -> list[HyperParameter]:
+        """The hyperparameters of a stored space."""
+        message = parse(e2etune_pb2.HyperParameters, data, what)
+        return [hyperparameter_from_proto(hp) for hp in message.space]
 
     @staticmethod
-    def trials(saved: SavedSearch, spaces: dict[int, list[HyperParameter]]
-               ) -> Iterator[tuple[Trial, dict[str, Any]]]:
-        """Each saved `Trial` (sharing the definitions of its space) with its active values.
+    def decode(data: bytes, space: list[HyperParameter], names: list[str]
+               ) -> tuple[Trial, dict[str, Any]]:
+        """A stored trial (sharing the definitions of its `space`) and its active values.
+
+        Args:
+            data: The stored `Trial` message, without its space.
+            space: The hyperparameters of its space; `names`: their names.
 
         The values keep the order in which the space declares them.
         """
-        names = {key: [hp.name for hp in space] for key, space in spaces.items()}
-        for proto, key in zip(saved.trials, saved.space_ids):
-            # The stored values are the trial's active values.
-            values = {name: _values.from_proto(value)
-                      for name, value in proto.hyperparameters.values.items()}
-            proto.ClearField("hyperparameters")
-            trial = Trial.from_proto(proto)
-            hyperparameters = HyperParameters()
-            hyperparameters.merge(spaces[key])
-            ordered = {name: values[name] for name in names[key] if name in values}
-            hyperparameters.values = {**ordered, **values}
-            trial.hyperparameters = hyperparameters
-            yield trial, values
+        proto = parse(e2etune_pb2.Trial, data, "trial")
+        # The stored values are the trial's active values.
+        values = {name: _values.from_proto(value)
+                  for name, value in proto.hyperparameters.values.items()}
+        proto.ClearField("hyperparameters")
+        trial = Trial.from_proto(proto)
+        hyperparameters = HyperParameters()
+        hyperparameters.merge(space)
+        ordered = {name: values[name] for name in names if name in values}
+        hyperparameters.values = {**ordered, **values}
+        trial.hyperparameters = hyperparameters
+        return trial, values

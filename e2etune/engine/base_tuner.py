@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
+import signal
+import socket
+import threading
 import time
 import traceback
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from e2etune import errors
 from e2etune.engine.display import Display
@@ -27,6 +32,58 @@ def _format_error(error: BaseException) -> str:
     for _ in range(skip):
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(error), error, tb))
+
+
+#: Oracle arguments that a tuner which makes its own oracle passes on to it.
+ORACLE_OPTIONS = ("heartbeat_interval", "lease_grace", "max_crashes_per_trial")
+_TUNER_NUMBERS = itertools.count()
+#: Longest wait between two asks for a trial while the oracle says to wait.
+_MAX_WAIT = 1.0
+
+
+def oracle_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Removes the lifecycle arguments of the oracle (`ORACLE_OPTIONS`) from `kwargs`."""
+    return {name: kwargs.pop(name) for name in ORACLE_OPTIONS if name in kwargs}
+
+
+def default_tuner_id() -> str:
+    """`KERASTUNER_TUNER_ID` (or `E2ETUNE_TUNER_ID`) when set, else an id unique to this tuner."""
+    for variable in ("KERASTUNER_TUNER_ID", "E2ETUNE_TUNER_ID"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    number = next(_TUNER_NUMBERS)
+    suffix = f"-{number}" if number else ""
+    return f"tuner-{socket.gethostname()}-{os.getpid()}{suffix}"
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM) during a search."""
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Turns SIGTERM into `SearchInterrupted` while the search runs (main thread only).
+
+    The running trial is then given back, not failed, and the process ends
+    as SIGTERM would have ended it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise SearchInterrupted("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    except SearchInterrupted:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise
+    finally:
+        if signal.getsignal(signal.SIGTERM) is interrupt:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def builds_hypermodel(run_trial: Callable) -> Callable:
@@ -52,7 +109,15 @@ class BaseTuner:
         overwrite: Whether to discard a saved search of the same project
             instead of resuming it. Defaults to False.
         logger: Unused; kept for KerasTuner compatibility.
-        tuner_id: Id of this worker. Defaults to "tuner0".
+        tuner_id: Id of this worker. Defaults to `KERASTUNER_TUNER_ID` when
+            set, else an id unique to this tuner (host, process).
+        storage: Where the search is saved: a URL (`"sqlite:///path.db"`,
+            `"postgresql://user:password@host:5432/db"`) or a `BaseStorage`.
+            None: the oracle's `storage`, else `E2ETUNE_STORAGE`, else
+            `<directory>/<project_name>/search.db`. Every process started
+            with the same storage and `project_name` is a worker of the same
+            search; trial folders stay in `directory`, which must then be
+            shared (NFS...) for `get_best_models()` on every host.
         **oracle_kwargs: Arguments of the default oracle when `oracle` is None.
     """
 
@@ -65,6 +130,7 @@ class BaseTuner:
         overwrite: bool = False,
         logger: Any = None,
         tuner_id: str | None = None,
+        storage: Any = None,
         **oracle_kwargs: Any,
     ) -> None:
         self.hypermodel: HyperModel | None = get_hypermodel(hypermodel)
@@ -86,9 +152,10 @@ class BaseTuner:
         self.oracle = oracle
         self.directory = os.fspath(directory) if directory is not None else "."
         self.project_name = project_name or "untitled_project"
-        self.tuner_id = tuner_id or "tuner0"
+        self.tuner_id = tuner_id or default_tuner_id()
         self.logger = logger
-        self.oracle._set_project_dir(self.directory, self.project_name, overwrite=overwrite)
+        self.oracle._set_project_dir(self.directory, self.project_name, overwrite=overwrite,
+                                     storage=storage)
         self._display = Display(self.oracle)
         self._populate_initial_space()
 
@@ -121,19 +188,29 @@ class BaseTuner:
         """Runs trials until the oracle stops; every argument reaches `run_trial`.
 
         `verbose` (default 1) also sets how much the search prints per trial.
+        Stopped by Ctrl-C, SIGTERM or a `FatalError`, the search gives its
+        running trial back: it runs again first when the search resumes.
         """
         self._display.verbose = fit_kwargs.get("verbose", 1)
         self.on_search_begin()
-        while True:
-            trial = self.oracle.create_trial(self.tuner_id)
-            if trial.status == TrialStatus.STOPPED:
-                break
-            if trial.status == TrialStatus.IDLE:
-                time.sleep(1)
-                continue
-            self.on_trial_begin(trial)
-            self._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
-            self.on_trial_end(trial)
+        wait = 0.0
+        with _sigterm_interrupts():
+            while True:
+                trial = self.oracle.create_trial(self.tuner_id)
+                if trial.status == TrialStatus.STOPPED:
+                    break
+                if trial.status == TrialStatus.IDLE:
+                    wait = min(max(2 * wait, 0.02), _MAX_WAIT)
+                    time.sleep(wait)
+                    continue
+                wait = 0.0
+                try:
+                    self.on_trial_begin(trial)
+                    self._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
+                except BaseException:
+                    self.oracle.release_trial(trial.trial_id)
+                    raise
+                self.on_trial_end(trial)
         self.on_search_end()
 
     def _try_run_and_update_trial(self, trial: Trial, *fit_args: Any, **fit_kwargs: Any) -> None:

@@ -55,10 +55,8 @@ class Display:
             outcome, details = "error, will be retried", ended.message or ""
         else:
             outcome, details = ended.status.lower(), ended.message or ""
-        best = self.oracle.get_best_trials(1)
-        best_text = (
-            f" | best {_format_value(best[0].score)} (trial {best[0].trial_id})" if best else ""
-        )
+        best = self.oracle.best_trial_so_far()
+        best_text = f" | best {_format_value(best.score)} (trial {best.trial_id})" if best else ""
         print(f"Trial {trial.trial_id} {outcome}{best_text} | {elapsed:.1f}s", flush=True)
         if details:
             print(details.rstrip(), flush=True)

@@ -2,9 +2,17 @@
 
 An oracle hands out trials (`create_trial`), takes their results
 (`update_trial`, `end_trial`), retries failed ones, stops after too many
-failures in a row, never proposes a configuration twice, and, once given a
-project folder, commits every trial event to the `Store` in one transaction
-so that a search resumes exactly where it stopped after any crash.
+failures in a row and never proposes a configuration twice. The algorithm
+behind it is small: `populate_space` (the values of the next trial, "wait"
+or "stop") and `get_state`/`set_state` (what it must save).
+
+Once it has a project (`_set_project_dir`), the storage is the truth: every
+call runs in one storage transaction that first reads what other processes
+wrote since this one last looked, then decides, then commits, so any number
+of processes on one storage are workers of one search. A running trial is
+held under its worker's lease (`engine.lease`); when the worker is gone its
+trial runs again under the same id, and a trial whose worker died
+`max_crashes_per_trial` times ends FAILED.
 """
 
 from __future__ import annotations
@@ -12,17 +20,20 @@ from __future__ import annotations
 import abc
 import functools
 import hashlib
-import json
+import logging
 import math
 import os
 import random
 import threading
+import uuid
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from e2etune import errors
+from e2etune.engine import _search_sync, lease
 from e2etune.engine._oracle_checks import (
     check_int,
     check_objective,
+    check_positive,
     check_space,
     objective_to_protos,
     objectives_of,
@@ -30,17 +41,15 @@ from e2etune.engine._oracle_checks import (
 from e2etune.engine._trial_codec import TrialCodec, collector_paused, values_key
 from e2etune.engine.hyperparameters import HyperParameters
 from e2etune.engine.metrics import MetricsTracker
-from e2etune.engine.objective import score_of
-from e2etune.engine.store import SavedSearch, Split, Store
+from e2etune.engine.objective import Objective, score_of  # noqa: F401 (Objective: KerasTuner)
 from e2etune.engine.trial import Trial, TrialStatus
-from e2etune.protos import e2etune_pb2
 
 if TYPE_CHECKING:
     import numpy as np
 
-#: Version of the oracle state written by this code; another version is refused.
-STATE_VERSION = 1
-_OVERWRITE_HINT = "Pass `overwrite=True` to start a fresh search in this project."
+    from e2etune.storage import BaseStorage, StorageTransaction
+
+_LOG = logging.getLogger("e2etune")
 
 
 def _synchronized(method: Callable) -> Callable:
@@ -54,7 +63,7 @@ def _synchronized(method: Callable) -> Callable:
     return wrapper
 
 
-class Oracle(abc.ABC):
+class Oracle(_search_sync.SearchSync, abc.ABC):
     """Base class of the search algorithms; subclasses implement `populate_space`.
 
     Args:
@@ -73,8 +82,19 @@ class Oracle(abc.ABC):
         max_retries_per_trial: How many times a trial that raised an error
             (other than `FailedTrialError`) or gave a NaN objective is run
             again. Defaults to 0.
-        max_consecutive_failed_trials: After this many failed trials in a
-            row the search stops with an error. Defaults to 3.
+        max_consecutive_failed_trials: After this many failed or invalid
+            trials in a row the search stops with an error. Defaults to 3.
+        storage: Where the search is saved: a URL (`"sqlite:///path.db"`,
+            `"postgresql://user:password@host:5432/db"`) or a `BaseStorage`;
+            None means the `E2ETUNE_STORAGE` environment variable, else an
+            SQLite file in the project folder. A tuner's `storage=` wins.
+        heartbeat_interval: Seconds between renewals of this worker's lease on
+            its running trials. Defaults to 10.
+        lease_grace: Seconds without a renewal after which a worker counts as
+            gone and its running trials are queued again, same id (at once
+            when its process, on this host, is dead). Defaults to 50.
+        max_crashes_per_trial: A trial whose worker died this many times
+            while running it ends FAILED, and the search goes on. Defaults to 3.
 
     Raises:
         ValueError, TypeError: for an argument the oracle cannot use.
@@ -90,6 +110,11 @@ class Oracle(abc.ABC):
         seed: int | None = None,
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
+        *,
+        storage: "str | BaseStorage | None" = None,
+        heartbeat_interval: float = 10.0,
+        lease_grace: float = 50.0,
+        max_crashes_per_trial: int = 3,
     ) -> None:
         self.objective = check_objective(objective)
         #: The direction of each objective metric, by name.
@@ -112,26 +137,47 @@ class Oracle(abc.ABC):
         self.hyperparameters.tune_new_entries = self.tune_new_entries
         check_space(self.hyperparameters, self.allow_new_entries)
         self.seed = random.randint(1, 10_000) if seed is None else check_int(seed, "seed", 0, False)
+        self.storage = _search_sync.check_storage(storage)
+        self.heartbeat_interval = check_positive(heartbeat_interval, "heartbeat_interval")
+        self.lease_grace = check_positive(lease_grace, "lease_grace")
+        if self.lease_grace <= self.heartbeat_interval:
+            raise ValueError(
+                f"`lease_grace` ({lease_grace}) must be longer than `heartbeat_interval` "
+                f"({heartbeat_interval}), or every lease would expire between two renewals.")
+        self.max_crashes_per_trial = check_int(
+            max_crashes_per_trial, "max_crashes_per_trial", 1, False)
         self._seed_state = 0
         self.trials: dict[str, Trial] = {}
+        #: The running trials of the whole search, by the id of the tuner running each.
         self.ongoing_trials: dict[str, Trial] = {}
         self.tuner_ids: set[str] = set()
         self._tried_so_far: set[tuple] = set()
         self._retry_queue: list[str] = []
         self._consecutive_failures: list[str] = []
-        self._store: Store | None = None
+        #: The failure streak last reported with an error (reported once).
+        self._reported_streak: tuple[str, ...] = ()
+        #: The worker token holding each trial's lease, by trial id (None: nobody).
+        self._holders: dict[str, str | None] = {}
+        #: The trials this oracle ran and lost to another worker (their results are refused).
+        self._lost: set[str] = set()
+        self._best: Trial | None = None
+        self._token = uuid.uuid4().hex
         self.project_dir: str | None = None
         #: Attempts to draw an unseen configuration before the space counts as exhausted.
         self._max_collisions = 100
         self._lock = threading.RLock()
         self._codec = TrialCodec()
         self._defaults_cache: tuple[list, dict[str, Any]] = ([], {})
+        self._init_sync()
 
     # The algorithm's hooks.
 
     @abc.abstractmethod
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         """Chooses the values of a new trial.
+
+        It runs under the storage's lock with every trial of the search
+        (other workers' included) in `self.trials`.
 
         Returns:
             `{"status": TrialStatus.RUNNING, "values": {...}}` for a trial to
@@ -142,14 +188,14 @@ class Oracle(abc.ABC):
     def get_state(self) -> dict[str, Any]:
         """The algorithm's own state as a JSON-serializable dict (override to add to it).
 
-        It is committed with every trial event, so keep it small: never a
-        list that grows with the number of trials (derive those from
-        `self.trials` in `set_state`).
+        It is saved with every decision and restored (`set_state`) in every
+        worker before its next one, so keep it small: never a list that grows
+        with the number of trials (derive those from `self.trials`).
         """
         return {}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restores what `get_state` returned; `self.trials` is loaded already."""
+        """Restores what `get_state` returned (possibly by another worker); `self.trials` is current."""
 
     def _on_space_changed(self) -> None:
         """Called after new hyperparameters joined the space; algorithms may react."""
@@ -160,15 +206,31 @@ class Oracle(abc.ABC):
     def create_trial(self, tuner_id: str) -> Trial:
         """Returns the next trial for worker `tuner_id`.
 
-        A trial waiting to be run again (a retry, or one interrupted by a
-        crash) comes first, under its own id. The trial's status is STOPPED
-        when the search is over and IDLE when the worker should wait.
+        A trial waiting to be run again (a retry, or one interrupted or left
+        by a dead worker) comes first, under its own id. The trial's status
+        is STOPPED when the search is over and IDLE when the worker should
+        wait (a round to finish, or other workers' trials that may still
+        need a worker).
+
+        Raises:
+            TooManyFailedTrialsError: when other workers' trials failed
+                `max_consecutive_failed_trials` times in a row.
         """
-        if tuner_id in self.ongoing_trials:
-            return self.ongoing_trials[tuner_id]
-        self.tuner_ids.add(tuner_id)
-        if self._retry_queue:
-            return self._start(self.trials[self._retry_queue.pop(0)], tuner_id)
+        with self._transaction() as transaction:
+            ongoing = self.ongoing_trials.get(tuner_id)
+            if ongoing is not None and self._holders.get(ongoing.trial_id) == self._token:
+                return ongoing
+            self._check_consecutive_failures()
+            self.tuner_ids.add(tuner_id)
+            if transaction is not None:
+                self._reclaim_lost_trials(transaction)
+            if self._retry_queue:
+                trial = self.trials[self._retry_queue.pop(0)]
+                self._start(transaction, trial, tuner_id)
+                return trial
+            return self._new_trial(transaction, tuner_id)
+
+    def _new_trial(self, transaction: "StorageTransaction | None", tuner_id: str) -> Trial:
         trial_id = self._next_trial_id()
         if self.max_trials is not None and len(self.trials) >= self.max_trials:
             response: Mapping[str, Any] = {"status": TrialStatus.STOPPED}
@@ -178,23 +240,34 @@ class Oracle(abc.ABC):
         hyperparameters = self.hyperparameters.copy()
         hyperparameters.values = dict(response.get("values") or {})
         trial = Trial(hyperparameters, trial_id, status)
-        if status != TrialStatus.RUNNING:
-            if status == TrialStatus.STOPPED:
-                self.tuner_ids.discard(tuner_id)
+        if status == TrialStatus.RUNNING:
+            self._tried_so_far.add(self._compute_values_hash(hyperparameters.values))
+            self.trials[trial_id] = trial
+            self._start(transaction, trial, tuner_id)
             return trial
-        self._tried_so_far.add(self._compute_values_hash(hyperparameters.values))
-        self.trials[trial_id] = trial
-        return self._start(trial, tuner_id)
+        if status == TrialStatus.STOPPED and any(
+                self._holders.get(t) != self._token for t in self._running):
+            # Another worker's trial may yet need running again, should that worker die.
+            trial.status = TrialStatus.IDLE
+        if trial.status == TrialStatus.STOPPED:
+            self.tuner_ids.discard(tuner_id)
+        self._save(transaction)
+        return trial
 
-    def _start(self, trial: Trial, tuner_id: str) -> Trial:
+    def _start(self, transaction: "StorageTransaction | None", trial: Trial,
+               tuner_id: str) -> None:
         """Runs `trial` (again) from scratch: anything an earlier attempt recorded is dropped."""
+        if trial.trial_id in self._holders:
+            TrialStatus.check_transition(trial.trial_id, trial.status, TrialStatus.RUNNING)
         trial.status = TrialStatus.RUNNING
         trial.metrics = MetricsTracker()
         trial.score, trial.best_step, trial.message = None, 0, None
         trial.attempts += 1
-        self.ongoing_trials[tuner_id] = trial
-        self._commit(trial)
-        return trial
+        trial.tuner_id = tuner_id
+        self._holders[trial.trial_id] = self._token
+        self._lost.discard(trial.trial_id)
+        self._track(trial)
+        self._save(transaction, trial)
 
     def _next_trial_id(self) -> str:
         """KerasTuner's id: the trial's number, zero-padded to the width of `max_trials`."""
@@ -203,24 +276,82 @@ class Oracle(abc.ABC):
             number += 1
         return f"{number:0{width}d}"
 
+    def _reclaim_lost_trials(self, transaction: "StorageTransaction") -> None:
+        """Queues again (or fails) the running trials whose worker is gone."""
+        others = [t for t in self._running.values()
+                  if self._holders.get(t.trial_id) != self._token]
+        if not others:
+            return
+        workers, now = transaction.workers(), transaction.now()
+        for trial in others:
+            token = self._holders.get(trial.trial_id)
+            worker = workers.get(token) if token else None
+            if lease.is_gone(worker, now):
+                self._lose(transaction, trial, worker.host if worker else None)
+                if worker is not None:
+                    transaction.remove_worker(worker.token)
+
+    def _lose(self, transaction: "StorageTransaction", trial: Trial, host: str | None) -> None:
+        trial.crashes += 1
+        trial.attempts = max(trial.attempts - 1, 0)
+        where = f"tuner {trial.tuner_id}" + (f" on {host.split('/')[0]}" if host else "")
+        if trial.crashes >= self.max_crashes_per_trial:
+            self._set_status(trial, TrialStatus.FAILED)
+            trial.message = (
+                f"The process running trial {trial.trial_id} died {trial.crashes} times (the "
+                f"last time in {where}), so the trial is marked failed and the search goes on. "
+                "Look for what kills it (the out-of-memory killer: `dmesg`; a crash in native "
+                "code), or raise `max_crashes_per_trial`.")
+            self._count_failure(trial)
+            _LOG.warning("Trial %s failed: its worker died %d times.", trial.trial_id,
+                         trial.crashes)
+        else:
+            self._set_status(trial, TrialStatus.IDLE)
+            self._retry_queue.insert(0, trial.trial_id)
+            _LOG.warning("The worker running trial %s (%s) is gone; the trial will run again.",
+                         trial.trial_id, where)
+        self._holders[trial.trial_id] = None
+        self._track(trial)
+        self._save(transaction, trial)
+
+    @_synchronized
+    def release_trial(self, trial_id: str) -> None:
+        """Puts a running trial of this worker back in the queue: its run was interrupted.
+
+        The tuner calls it when the search is stopped (Ctrl-C, SIGTERM, a
+        `FatalError`); the trial runs again first when the search resumes,
+        and the interrupted run counts neither as an attempt nor as a crash.
+        """
+        with self._transaction() as transaction:
+            trial = self.trials.get(trial_id)
+            if (trial is None or trial.status != TrialStatus.RUNNING
+                    or self._holders.get(trial_id) != self._token):
+                return
+            self._release(trial)
+            self._save(transaction, trial)
+
     @_synchronized
     def update_trial(self, trial_id: str, metrics: Mapping[str, Any], step: int = 0) -> str:
-        """Records metrics of a running trial at `step` and returns its status."""
-        trial = self.get_trial(trial_id)
-        for name, value in metrics.items():
-            if not trial.metrics.exists(name):
-                trial.metrics.register(name, self._directions.get(name))
-            trial.metrics.update(name, value, step=step)
-        if self.objective.name not in metrics:
-            try:
-                score = score_of({k: float(v) for k, v in metrics.items()}, self.objective)
-            except (errors.FatalError, KeyError, TypeError, ValueError):
-                score = None
-            if score is not None:
-                if not trial.metrics.exists(self.objective.name):
-                    trial.metrics.register(self.objective.name, self.objective.direction)
-                trial.metrics.update(self.objective.name, score, step=step)
-        return trial.status
+        """Records metrics of a running trial at `step` (committed at once) and returns its status."""
+        with self._transaction() as transaction:
+            trial = self.get_trial(trial_id)
+            if self._refuses(trial, "metrics"):
+                return trial.status
+            for name, value in metrics.items():
+                if not trial.metrics.exists(name):
+                    trial.metrics.register(name, self._directions.get(name))
+                trial.metrics.update(name, value, step=step)
+            if self.objective.name not in metrics:
+                try:
+                    score = score_of({k: float(v) for k, v in metrics.items()}, self.objective)
+                except (errors.FatalError, KeyError, TypeError, ValueError):
+                    score = None
+                if score is not None:
+                    if not trial.metrics.exists(self.objective.name):
+                        trial.metrics.register(self.objective.name, self.objective.direction)
+                    trial.metrics.update(self.objective.name, score, step=step)
+            self._save(transaction, trial, state=False)
+            return trial.status
 
     @_synchronized
     def end_trial(self, trial: Trial) -> None:
@@ -229,9 +360,13 @@ class Oracle(abc.ABC):
         `trial.status` says how it ended: COMPLETED; INVALID (an error that
         may be retried, up to `max_retries_per_trial` times, then FAILED);
         FAILED (by `FailedTrialError`: never retried); or STOPPED. A
-        COMPLETED trial whose objective is NaN or missing becomes INVALID
-        (retried like an error while retries are left) and never counts as
-        a best trial.
+        COMPLETED trial whose objective is NaN or missing becomes INVALID: it
+        is retried like an error while retries are left, never counts as a
+        best trial, and counts toward `max_consecutive_failed_trials`.
+
+        A result for a trial this worker no longer holds (its lease was lost
+        and the trial given to another worker) is refused and logged, never
+        counted twice.
 
         Raises:
             TooManyFailedTrialsError: after `max_consecutive_failed_trials`
@@ -242,46 +377,78 @@ class Oracle(abc.ABC):
                 f"end_trial needs the trial's final status (one of {TrialStatus.ENDED}); "
                 f"trial {trial.trial_id} has {trial.status!r}."
             )
-        stored = self.get_trial(trial.trial_id)
-        stored.status, stored.message = trial.status, trial.message
-        stored.hyperparameters = trial.hyperparameters
-        for tuner_id, ongoing in list(self.ongoing_trials.items()):
-            if ongoing.trial_id == trial.trial_id:
-                del self.ongoing_trials[tuner_id]
-        self.update_space(stored.hyperparameters)
+        with self._transaction() as transaction:
+            stored = self.get_trial(trial.trial_id)
+            if self._refuses(stored, "result"):
+                return
+            # The caller may have set the final status on the very object the oracle holds.
+            was = TrialStatus.RUNNING if stored.trial_id in self._running else stored.status
+            self._set_status(stored, self._final_status(stored, trial), was)
+            self._holders[stored.trial_id] = None
+            self._track(stored)
+            self._note_best(stored)
+            self._save(transaction, stored)
+        self._check_consecutive_failures(stored)
+
+    def _final_status(self, stored: Trial, ended: Trial) -> str:
+        """Scores `stored` as `ended` reports it and decides its status (queueing a retry)."""
+        stored.message = ended.message
+        stored.hyperparameters = ended.hyperparameters
+        self._update_space(stored.hyperparameters)
         self._tried_so_far.add(self._compute_values_hash(stored.hyperparameters.values))
-        nan_objective = False
-        if stored.status == TrialStatus.COMPLETED:
+        status, nan_objective = ended.status, False
+        if status == TrialStatus.COMPLETED:
             self.score_trial(stored)
             if stored.score is None or math.isnan(stored.score):
-                nan_objective = True
-                stored.status = TrialStatus.INVALID
+                nan_objective, status = True, TrialStatus.INVALID
                 stored.message = (
                     f"The objective {self.objective.name!r} is NaN or missing; the trial does "
                     "not count as a result."
                 )
-        if stored.status == TrialStatus.INVALID:
+        if status == TrialStatus.INVALID:
             if stored.attempts <= self.max_retries_per_trial:
-                stored.status = TrialStatus.IDLE
                 self._retry_queue.append(stored.trial_id)
-            elif not nan_objective:
-                stored.status = TrialStatus.FAILED
-        if stored.status == TrialStatus.FAILED:
-            self._consecutive_failures.append(stored.trial_id)
-            del self._consecutive_failures[: -(self.max_consecutive_failed_trials or 1)]
-        elif stored.status != TrialStatus.IDLE:
+                return TrialStatus.IDLE
+            if not nan_objective:
+                status = TrialStatus.FAILED
+        if status in (TrialStatus.FAILED, TrialStatus.INVALID):
+            self._count_failure(stored)
+        else:
             self._consecutive_failures = []
-        self._commit(stored)
-        self._check_consecutive_failures(stored)
+        return status
 
-    def _check_consecutive_failures(self, trial: Trial) -> None:
+    def _count_failure(self, trial: Trial) -> None:
+        self._consecutive_failures.append(trial.trial_id)
+        del self._consecutive_failures[: -(self.max_consecutive_failed_trials or 1)]
+
+    def _set_status(self, trial: Trial, status: str, was: str | None = None) -> None:
+        TrialStatus.check_transition(trial.trial_id, was or trial.status, status)
+        trial.status = status
+
+    def _refuses(self, trial: Trial, what: str) -> bool:
+        """Whether this worker lost `trial` to another one (then its `what` is logged and dropped)."""
+        holder = self._holders.get(trial.trial_id)
+        if trial.trial_id in self._lost or (
+                trial.status == TrialStatus.RUNNING and holder not in (None, self._token)):
+            _LOG.warning(
+                "The %s of trial %s is refused: this worker lost the trial's lease (it was taken "
+                "for dead), and the trial was queued again.", what, trial.trial_id)
+            return True
+        return False
+
+    def _check_consecutive_failures(self, trial: Trial | None = None) -> None:
         limit = self.max_consecutive_failed_trials
-        if limit and len(self._consecutive_failures) >= limit:
-            raise errors.TooManyFailedTrialsError(
-                f"{limit} trials failed in a row, so the search stops. The last error, in trial "
-                f"{trial.trial_id}, was:\n{trial.message}\nFix the error (the search resumes "
-                "where it stopped), or raise `max_consecutive_failed_trials`."
-            )
+        streak = tuple(self._consecutive_failures)
+        if not limit or len(streak) < limit or streak == self._reported_streak:
+            return
+        self._reported_streak = streak
+        last = trial if trial is not None else self.trials[streak[-1]]
+        raise errors.TooManyFailedTrialsError(
+            f"Number of consecutive failures exceeded the limit of {limit}: {limit} trials failed "
+            f"in a row, so the search stops. The last error, in trial {last.trial_id}, was:\n"
+            f"{last.message}\nFix the error (the search resumes where it stopped), or raise "
+            "`max_consecutive_failed_trials`."
+        )
 
     def score_trial(self, trial: Trial) -> None:
         """Sets `trial.score` and `trial.best_step` from its objective metric."""
@@ -301,8 +468,10 @@ class Oracle(abc.ABC):
         except KeyError:
             raise KeyError(f"No trial with id {trial_id!r} in this search.") from None
 
+    @_synchronized
     def get_best_trials(self, num_trials: int = 1) -> list[Trial]:
-        """The best completed trials (finite score), best first."""
+        """The best completed trials (finite score) of the whole search, best first."""
+        self._refresh()
         return self._best_of(self.trials.values(), num_trials)
 
     def _best_of(self, trials: Iterable[Trial], num_trials: int) -> list[Trial]:
@@ -311,6 +480,19 @@ class Oracle(abc.ABC):
         reverse = self.objective.direction == "max"
         return sorted(scored, key=lambda t: t.score, reverse=reverse)[:num_trials]
 
+    def _note_best(self, trial: Trial) -> None:
+        """Keeps the best trial so far up to date (without a scan of all trials)."""
+        if trial.status != TrialStatus.COMPLETED or not trial.has_finite_score:
+            return
+        best = self._best
+        if best is None or (trial.score > best.score if self.objective.direction == "max"
+                            else trial.score < best.score):
+            self._best = trial
+
+    def best_trial_so_far(self) -> Trial | None:
+        """The best completed trial this worker knows of, without reading the storage."""
+        return self._best
+
     def get_space(self) -> HyperParameters:
         """A copy of the search space."""
         return self.hyperparameters.copy()
@@ -318,18 +500,24 @@ class Oracle(abc.ABC):
     @_synchronized
     def update_space(self, hyperparameters: HyperParameters) -> None:
         """Appends the hyperparameters that user code declared and the space lacks."""
+        with self._transaction() as transaction:
+            if self._update_space(hyperparameters):
+                self._save(transaction)
+
+    def _update_space(self, hyperparameters: HyperParameters) -> bool:
         known = {hp.name for hp in self.hyperparameters.space}
         new = [hp for hp in hyperparameters.space if hp.name not in known]
         if not new:
-            return
+            return False
         if not self.allow_new_entries:
             raise RuntimeError(
                 f"New hyperparameters {[hp.name for hp in new]} were declared but "
-                "`allow_new_entries=False`. Declare them in `hyperparameters`, or pass "
+                "`allow_new_entries` is `False`. Declare them in `hyperparameters`, or pass "
                 "`allow_new_entries=True`."
             )
         self.hyperparameters.merge(new)
         self._on_space_changed()
+        return True
 
     def remaining_trials(self) -> int | None:
         """How many trials may still be created, or None without `max_trials`."""
@@ -383,129 +571,45 @@ class Oracle(abc.ABC):
                 return values
         return None
 
-    # Persistence.
+    # Persistence (the storage side is in `_search_sync`).
 
     @_synchronized
-    def _set_project_dir(self, directory: str, project_name: str, overwrite: bool = False) -> None:
-        """Opens the project's store and reloads its saved search unless `overwrite`."""
-        if self._store is not None:
-            self._store.close()
+    def _set_project_dir(self, directory: str | os.PathLike, project_name: str,
+                         overwrite: bool = False, storage: Any = None) -> None:
+        """Opens the search `project_name` and continues it, unless `overwrite`.
+
+        Args:
+            directory: The folder of the project folders (trial folders go there).
+            project_name: The search's name in the storage and its folder's name.
+            overwrite: Whether to start afresh; ignored while other workers are
+                running the search (this one joins them).
+            storage: The storage; None for the oracle's own `storage`.
+        """
         self.project_dir = os.path.join(os.fspath(directory), project_name)
-        self._store = Store(self.project_dir, overwrite=overwrite)
-        try:
-            with collector_paused():
-                saved = self._store.read()
-                if saved.state is None:
-                    self._commit(*self.trials.values())
-                else:
-                    self._restore(saved)
-        except BaseException:
-            self.close()
-            raise
-
-    def _state_proto(self) -> Split:
-        """The oracle's state, as the store saves it."""
-        state = e2etune_pb2.OracleState(
-            format_version=STATE_VERSION,
-            objectives=self._objective_protos,
-            seed=self.seed,
-            seed_state=self._seed_state,
-            retry_queue=self._retry_queue,
-            consecutive_failures=self._consecutive_failures,
-            algorithm_state=json.dumps(self.get_state()).encode(),
-            oracle_class=type(self).__name__,
-            next_trial_number=len(self.trials),
-        )
-        return Split(state, self._codec.space(self.hyperparameters.space))
-
-    def _commit(self, *trials: Trial) -> None:
-        """Writes `trials` and the oracle state in one transaction (nothing without a project)."""
-        if self._store is not None:
-            self._store.commit([self._codec.trial(t) for t in trials], self._state_proto())
-
-    def _check_saved_state(self, state: e2etune_pb2.OracleState) -> None:
-        if state.format_version != STATE_VERSION:
-            age = "a newer" if state.format_version > STATE_VERSION else "an older or damaged"
-            raise errors.SearchStateError(
-                f"The oracle state in {self.project_dir} was written by {age} e2etune (state "
-                f"version {state.format_version}; this version reads {STATE_VERSION}). "
-                f"{_OVERWRITE_HINT}"
-            )
-        if state.oracle_class and state.oracle_class != type(self).__name__:
-            raise errors.SearchStateError(
-                f"The search in {self.project_dir} was made by {state.oracle_class}, not "
-                f"{type(self).__name__}. Use the same tuner class, another `project_name`, or "
-                "`overwrite=True` to start afresh."
-            )
-
-    def _restore(self, saved: SavedSearch) -> None:
-        """Continues the saved search: trials, space, random stream, queues, algorithm state."""
-        state = saved.state
-        self._check_saved_state(state)
-        try:
-            spaces = self._codec.spaces(saved)
-            saved_space = HyperParameters()
-            saved_space.merge(spaces[saved.state_space_id])
-            algorithm_state = json.loads(state.algorithm_state or b"{}")
-        except (ValueError, TypeError, KeyError, UnicodeDecodeError) as error:
-            raise self._cannot_load(error) from None
-        saved_space.merge(self.hyperparameters)
-        saved_space.allow_new_entries = self.allow_new_entries
-        saved_space.tune_new_entries = self.tune_new_entries
-        self.hyperparameters = saved_space
-        self.seed, self._seed_state = state.seed, state.seed_state
-        self.trials, self.ongoing_trials, self._tried_so_far = {}, {}, set()
-        interrupted = []
-        defaults = self._defaults()
-        try:
-            for trial, values in self._codec.trials(saved, spaces):
-                self.trials[trial.trial_id] = trial
-                self._tried_so_far.add(values_key(values, defaults))
-                trial.hyperparameters.allow_new_entries = self.allow_new_entries
-                trial.hyperparameters.tune_new_entries = self.tune_new_entries
-                if trial.status == TrialStatus.RUNNING:
-                    trial.status = TrialStatus.IDLE
-                    trial.attempts = max(trial.attempts - 1, 0)
-                    interrupted.append(trial.trial_id)
-        except (ValueError, TypeError, KeyError) as error:
-            raise self._cannot_load(error) from None
-        queued = [t for t in state.retry_queue if t in self.trials and t not in interrupted]
-        self._retry_queue = interrupted + queued
-        self._consecutive_failures = [t for t in state.consecutive_failures if t in self.trials]
-        if self._objective_protos != list(state.objectives):
-            for trial in self.trials.values():
-                if trial.status == TrialStatus.COMPLETED:
-                    self.score_trial(trial)
-        try:
-            self.set_state(algorithm_state)
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
-            raise errors.SearchStateError(
-                f"The state of {type(self).__name__} in {self.project_dir} is damaged "
-                f"({type(error).__name__}: {error}). {_OVERWRITE_HINT}"
-            ) from None
-
-    def _cannot_load(self, error: Exception) -> errors.SearchStateError:
-        return errors.SearchStateError(
-            f"The search in {self.project_dir} cannot be loaded ({error}). {_OVERWRITE_HINT}"
-        )
+        with collector_paused():
+            self._open(project_name, overwrite, storage if storage is not None else self.storage)
 
     @_synchronized
     def save(self) -> None:
         """Commits the oracle's state (every trial event is committed already)."""
-        self._commit()
+        with self._transaction() as transaction:
+            self._save(transaction)
 
     @_synchronized
     def reload(self) -> None:
-        """Reloads the saved search from the project folder."""
-        if self._store is None:
+        """Reads the whole search from the storage again."""
+        if self._storage is None:
             raise errors.SearchStateError("This oracle has no project folder to reload from.")
         with collector_paused():
-            saved = self._store.read()
-            if saved.state is not None:
-                self._restore(saved)
+            self._forget()
+            with self._transaction():
+                pass
 
+    @_synchronized
     def close(self) -> None:
-        """Releases the project's store (and its writer lock)."""
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        """Leaves the search: this worker's running trials go back to the queue.
+
+        The oracle keeps what it knows and can still be queried.
+        """
+        self._leave()
+

@@ -29,6 +29,26 @@ class TrialStatus:
     ALL = (RUNNING, IDLE, INVALID, STOPPED, COMPLETED, FAILED)
     #: The statuses of a trial that is over and never runs again.
     ENDED = (INVALID, STOPPED, COMPLETED, FAILED)
+    #: The lifecycle: the statuses each status may change to. A new trial is
+    #: RUNNING; IDLE is a trial waiting in the queue (to be retried, or run
+    #: again after an interruption or the death of its worker); the ended
+    #: statuses are final.
+    TRANSITIONS = {
+        IDLE: (RUNNING,),
+        RUNNING: (IDLE, COMPLETED, INVALID, STOPPED, FAILED),
+        COMPLETED: (),
+        INVALID: (),
+        STOPPED: (),
+        FAILED: (),
+    }
+
+    @staticmethod
+    def check_transition(trial_id: str, old: str, new: str) -> None:
+        """Raises `ValueError` unless a trial may go from status `old` to `new`."""
+        if new not in TrialStatus.TRANSITIONS.get(old, ()):
+            allowed = ", ".join(TrialStatus.TRANSITIONS.get(old, ())) or "none: it has ended"
+            raise ValueError(
+                f"Trial {trial_id} is {old} and cannot become {new} (allowed: {allowed}).")
 
     @staticmethod
     def to_proto(status: str) -> int:
@@ -79,6 +99,10 @@ class Trial:
         self.best_step: int | None = 0
         #: How many times the trial was started.
         self.attempts = 0
+        #: How many times the process running it died before it ended.
+        self.crashes = 0
+        #: The tuner (worker) running it, or that ran it last.
+        self.tuner_id: str | None = None
 
     def summary(self) -> None:
         """Prints the trial's id, hyperparameters, score and message."""
@@ -109,6 +133,8 @@ class Trial:
             metrics=self.metrics.to_proto(),
             message=self.message or "",
             attempts=self.attempts,
+            crashes=self.crashes,
+            tuner_id=self.tuner_id or "",
         )
         if self.score is not None:
             proto.score = self.score
@@ -127,6 +153,8 @@ class Trial:
         trial.best_step = proto.best_step
         trial.metrics = MetricsTracker.from_proto(proto.metrics)
         trial.attempts = proto.attempts
+        trial.crashes = proto.crashes
+        trial.tuner_id = proto.tuner_id or None
         return trial
 
     def get_state(self) -> dict[str, Any]:

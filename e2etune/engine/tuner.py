@@ -93,11 +93,15 @@ class Tuner(BaseTuner):
         directory: Folder of the project folders. Defaults to ".".
         project_name: Name of the search's folder. Defaults to "untitled_project".
         logger: Unused; kept for KerasTuner compatibility.
-        tuner_id: Id of this worker. Defaults to "tuner0".
+        tuner_id: Id of this worker. Defaults to `KERASTUNER_TUNER_ID` when
+            set, else an id unique to this tuner.
         overwrite: Whether to start afresh instead of resuming a saved search
-            of the same project. Defaults to False.
+            of the same project (while other workers are running the search,
+            this one joins them instead). Defaults to False.
         executions_per_trial: How many times each trial trains (a new model
             each time); the trial's metrics are their averages. Defaults to 1.
+        storage: Where the search is saved (see `BaseTuner`): a URL or a
+            `BaseStorage`; by default `<directory>/<project_name>/search.db`.
         **oracle_kwargs: Arguments of the default oracle when `oracle` is None:
             `objective`, `max_trials`, `seed`, `hyperparameters`,
             `max_retries_per_trial`, ...
@@ -128,6 +132,7 @@ class Tuner(BaseTuner):
         tuner_id: str | None = None,
         overwrite: bool = False,
         executions_per_trial: int = 1,
+        storage: Any = None,
         **oracle_kwargs: Any,
     ) -> None:
         self.max_model_size = max_model_size
@@ -147,6 +152,7 @@ class Tuner(BaseTuner):
             overwrite=overwrite,
             logger=logger,
             tuner_id=tuner_id,
+            storage=storage,
             **oracle_kwargs,
         )
 

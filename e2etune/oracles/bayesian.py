@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import threadpoolctl
 
-from e2etune.engine.hyperparameters import HyperParameters
+from e2etune.engine._oracle_arguments import shared_arguments
 from e2etune.engine.oracle import Oracle
 from e2etune.engine.trial import Trial, TrialStatus
 from e2etune.oracles import _acquisition
@@ -23,6 +23,7 @@ _FULL_FIT_POINTS = 150
 _SHORT_FIT_ITERATIONS = 10
 
 
+@shared_arguments
 class BayesianOptimizationOracle(Oracle):
     """Bayesian optimization with a Gaussian process and log expected improvement.
 
@@ -66,14 +67,6 @@ class BayesianOptimizationOracle(Oracle):
         beta: Exploration. At 2.6 (default) the acquisition is plain expected
             improvement; larger values widen the model's uncertainty by
             sqrt(beta / 2.6) and explore more, smaller ones exploit more.
-        seed: Random seed; None picks one.
-        hyperparameters: A `HyperParameters` overriding or pre-declaring part
-            of the space.
-        allow_new_entries: Whether code may declare new hyperparameters.
-        tune_new_entries: Whether new hyperparameters are tuned or fixed.
-        max_retries_per_trial: Runs again of a trial that raised. Defaults to 0.
-        max_consecutive_failed_trials: Failures in a row that stop the search.
-            Defaults to 3.
 
     Example:
         >>> hp = HyperParameters()
@@ -97,22 +90,12 @@ class BayesianOptimizationOracle(Oracle):
         num_initial_points: int | None = None,
         alpha: float = 1e-4,
         beta: float = 2.6,
-        seed: int | None = None,
-        hyperparameters: HyperParameters | None = None,
-        allow_new_entries: bool = True,
-        tune_new_entries: bool = True,
-        max_retries_per_trial: int = 0,
-        max_consecutive_failed_trials: int = 3,
+        **kwargs: Any,
     ) -> None:
         super().__init__(
             objective=objective,
             max_trials=max_trials,
-            hyperparameters=hyperparameters,
-            allow_new_entries=allow_new_entries,
-            tune_new_entries=tune_new_entries,
-            seed=seed,
-            max_retries_per_trial=max_retries_per_trial,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            **kwargs,
         )
         if num_initial_points is not None and (
             isinstance(num_initial_points, bool)

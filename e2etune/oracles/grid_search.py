@@ -6,7 +6,8 @@ import hashlib
 from typing import Any, Callable, Sequence
 
 from e2etune.engine import _values
-from e2etune.engine.hyperparameters import HyperParameter, HyperParameters
+from e2etune.engine._oracle_arguments import shared_arguments
+from e2etune.engine.hyperparameters import HyperParameter
 from e2etune.engine.oracle import Oracle
 from e2etune.engine.trial import TrialStatus
 
@@ -27,6 +28,7 @@ def all_values(hp: HyperParameter) -> Sequence:
     return hp.values
 
 
+@shared_arguments
 class _Axis:
     """The values of one hyperparameter in grid order: its default, then the others in order.
 
@@ -143,14 +145,6 @@ class GridSearchOracle(Oracle):
             minimizes the value each trial returns.
         max_trials: Most trials to run; None (default) runs until the grid is
             exhausted.
-        seed: Random seed (the grid order does not depend on it).
-        hyperparameters: A `HyperParameters` overriding or pre-declaring part
-            of the space.
-        allow_new_entries: Whether code may declare new hyperparameters.
-        tune_new_entries: Whether new hyperparameters are tuned or fixed.
-        max_retries_per_trial: Runs again of a trial that raised. Defaults to 0.
-        max_consecutive_failed_trials: Failures in a row that stop the search.
-            Defaults to 3.
 
     Example:
         With `hp.Choice("optimizer", ["sgd", "adam"])` and
@@ -162,22 +156,12 @@ class GridSearchOracle(Oracle):
         self,
         objective: Any = None,
         max_trials: int | None = None,
-        seed: int | None = None,
-        hyperparameters: HyperParameters | None = None,
-        allow_new_entries: bool = True,
-        tune_new_entries: bool = True,
-        max_retries_per_trial: int = 0,
-        max_consecutive_failed_trials: int = 3,
+        **kwargs: Any,
     ) -> None:
         super().__init__(
             objective=objective,
             max_trials=max_trials,
-            hyperparameters=hyperparameters,
-            allow_new_entries=allow_new_entries,
-            tune_new_entries=tune_new_entries,
-            seed=seed,
-            max_retries_per_trial=max_retries_per_trial,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            **kwargs,
         )
         self._grid_cache: tuple[list[HyperParameter], Grid, str] | None = None
         #: (space fingerprint, last point handed out) or None before the first one.

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from e2etune.engine.hyperparameters import HyperParameters
+from e2etune.engine._oracle_arguments import shared_arguments
 from e2etune.engine.oracle import Oracle
 from e2etune.engine.trial import TrialStatus
 from e2etune.oracles import hyperband_schedule
 from e2etune.oracles.hyperband_schedule import Bracket
 
 
+@shared_arguments
 class HyperbandOracle(Oracle):
     """Hyperband (Li et al., 2018) with promoted trials that continue training.
 
@@ -32,14 +33,6 @@ class HyperbandOracle(Oracle):
         factor: Reduction factor between rounds. Defaults to 3.
         hyperband_iterations: How many times to run the whole schedule.
             Defaults to 1.
-        seed: Random seed; None picks one.
-        hyperparameters: A `HyperParameters` overriding or pre-declaring part
-            of the space.
-        allow_new_entries: Whether code may declare new hyperparameters.
-        tune_new_entries: Whether new hyperparameters are tuned or fixed.
-        max_retries_per_trial: Runs again of a trial that raised. Defaults to 0.
-        max_consecutive_failed_trials: Failures in a row that stop the search.
-            Defaults to 3.
     """
 
     def __init__(
@@ -48,22 +41,12 @@ class HyperbandOracle(Oracle):
         max_epochs: int = 100,
         factor: int = 3,
         hyperband_iterations: int = 1,
-        seed: int | None = None,
-        hyperparameters: HyperParameters | None = None,
-        allow_new_entries: bool = True,
-        tune_new_entries: bool = True,
-        max_retries_per_trial: int = 0,
-        max_consecutive_failed_trials: int = 3,
+        **kwargs: Any,
     ) -> None:
         super().__init__(
             objective=objective,
             max_trials=None,
-            hyperparameters=hyperparameters,
-            allow_new_entries=allow_new_entries,
-            tune_new_entries=tune_new_entries,
-            seed=seed,
-            max_retries_per_trial=max_retries_per_trial,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            **kwargs,
         )
         if not isinstance(hyperband_iterations, int) or hyperband_iterations < 1:
             raise ValueError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from e2etune.engine.hyperparameters import HyperParameters
+from e2etune.engine._oracle_arguments import shared_arguments
 from e2etune.engine.oracle import Oracle
 from e2etune.engine.trial import TrialStatus
 from e2etune.oracles.grid_search import Grid, all_values
@@ -13,6 +13,7 @@ from e2etune.oracles.grid_search import Grid, all_values
 _MAX_ENUMERATED = 100_000
 
 
+@shared_arguments
 class RandomSearchOracle(Oracle):
     """Draws each trial's values at random, never repeating a configuration.
 
@@ -26,37 +27,18 @@ class RandomSearchOracle(Oracle):
         objective: A metric name, an `Objective`, or a list of these; None
             minimizes the value each trial returns.
         max_trials: Number of trials. Defaults to 10.
-        seed: Random seed; None picks one. The same seed gives the same
-            trials, with or without interruptions.
-        hyperparameters: A `HyperParameters` overriding or pre-declaring part
-            of the space.
-        allow_new_entries: Whether code may declare new hyperparameters.
-        tune_new_entries: Whether new hyperparameters are tuned or fixed.
-        max_retries_per_trial: Runs again of a trial that raised. Defaults to 0.
-        max_consecutive_failed_trials: Failures in a row that stop the search.
-            Defaults to 3.
     """
 
     def __init__(
         self,
         objective: Any = None,
         max_trials: int | None = 10,
-        seed: int | None = None,
-        hyperparameters: HyperParameters | None = None,
-        allow_new_entries: bool = True,
-        tune_new_entries: bool = True,
-        max_retries_per_trial: int = 0,
-        max_consecutive_failed_trials: int = 3,
+        **kwargs: Any,
     ) -> None:
         super().__init__(
             objective=objective,
             max_trials=max_trials,
-            hyperparameters=hyperparameters,
-            allow_new_entries=allow_new_entries,
-            tune_new_entries=tune_new_entries,
-            seed=seed,
-            max_retries_per_trial=max_retries_per_trial,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            **kwargs,
         )
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from e2etune.engine.base_tuner import oracle_options
 from e2etune.engine.hyperparameters import HyperParameters
 from e2etune.engine.tuner import Tuner
 from e2etune.oracles.bayesian import BayesianOptimizationOracle
@@ -42,7 +43,9 @@ class BayesianOptimization(Tuner):
             Defaults to 3.
         **kwargs: `Tuner` arguments: `directory`, `project_name`, `overwrite`,
             `executions_per_trial`, `max_model_size`, `optimizer`, `loss`,
-            `metrics`, `distribution_strategy`, `tuner_id`, `logger`.
+            `metrics`, `distribution_strategy`, `tuner_id`, `logger`, `storage`;
+            and the oracle's `heartbeat_interval`, `lease_grace`,
+            `max_crashes_per_trial`.
 
     Example:
         >>> tuner = BayesianOptimization(build_model, objective="val_accuracy", max_trials=20)
@@ -67,6 +70,7 @@ class BayesianOptimization(Tuner):
     ) -> None:
         self.seed = seed
         oracle = BayesianOptimizationOracle(
+            **oracle_options(kwargs),
             objective=objective,
             max_trials=max_trials,
             num_initial_points=num_initial_points,

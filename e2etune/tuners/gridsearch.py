@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from e2etune.engine.base_tuner import oracle_options
 from e2etune.engine.hyperparameters import HyperParameters
 from e2etune.engine.tuner import Tuner
 
@@ -42,7 +43,8 @@ class GridSearch(Tuner):
         max_consecutive_failed_trials: Failures in a row that stop the search.
             Defaults to 3.
         **kwargs: `Tuner` arguments (`directory`, `project_name`, `overwrite`,
-            `executions_per_trial`, ...).
+            `executions_per_trial`, `storage`, ...) and the oracle's
+            `heartbeat_interval`, `lease_grace`, `max_crashes_per_trial`.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class GridSearch(Tuner):
     ) -> None:
         self.seed = seed
         oracle = _grid_search_oracle_class()(
+            **oracle_options(kwargs),
             objective=objective,
             max_trials=max_trials,
             seed=seed,

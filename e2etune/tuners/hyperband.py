@@ -7,7 +7,7 @@ import warnings
 from typing import Any
 
 from e2etune.engine import tuner_models, tuner_utils
-from e2etune.engine.base_tuner import builds_hypermodel
+from e2etune.engine.base_tuner import builds_hypermodel, oracle_options
 from e2etune.engine.hyperparameters import HyperParameters
 from e2etune.engine.trial import Trial
 from e2etune.engine.tuner import Tuner
@@ -46,7 +46,8 @@ class Hyperband(Tuner):
         max_consecutive_failed_trials: Failures in a row that stop the search.
             Defaults to 3.
         **kwargs: `Tuner` arguments (`directory`, `project_name`, `overwrite`,
-            `executions_per_trial`, ...).
+            `executions_per_trial`, `storage`, ...) and the oracle's
+            `heartbeat_interval`, `lease_grace`, `max_crashes_per_trial`.
 
     Example:
         >>> tuner = Hyperband(build_model, objective="val_accuracy", max_epochs=27)
@@ -69,6 +70,7 @@ class Hyperband(Tuner):
         **kwargs: Any,
     ) -> None:
         oracle = HyperbandOracle(
+            **oracle_options(kwargs),
             objective=objective,
             max_epochs=max_epochs,
             factor=factor,

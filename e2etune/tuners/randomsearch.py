@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from e2etune.engine.base_tuner import oracle_options
 from e2etune.engine.hyperparameters import HyperParameters
 from e2etune.engine.tuner import Tuner
 from e2etune.oracles.random_search import RandomSearchOracle
@@ -30,7 +31,9 @@ class RandomSearch(Tuner):
             Defaults to 3.
         **kwargs: `Tuner` arguments: `directory`, `project_name`, `overwrite`,
             `executions_per_trial`, `max_model_size`, `optimizer`, `loss`,
-            `metrics`, `distribution_strategy`, `tuner_id`, `logger`.
+            `metrics`, `distribution_strategy`, `tuner_id`, `logger`, `storage`;
+            and the oracle's `heartbeat_interval`, `lease_grace`,
+            `max_crashes_per_trial`.
 
     Example:
         >>> tuner = RandomSearch(build_model, objective="val_accuracy", max_trials=5)
@@ -52,6 +55,7 @@ class RandomSearch(Tuner):
     ) -> None:
         self.seed = seed
         oracle = RandomSearchOracle(
+            **oracle_options(kwargs),
             objective=objective,
             max_trials=max_trials,
             seed=seed,

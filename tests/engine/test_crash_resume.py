@@ -19,9 +19,8 @@ import subprocess
 import sys
 import time
 
-from e2etune.engine.store import Store
+from e2etune.storage import SQLiteStorage
 from e2etune.engine.trial import TrialStatus
-from e2etune.protos import e2etune_pb2
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -45,12 +44,12 @@ def start(directory: pathlib.Path) -> subprocess.Popen:
 
 def completed_trials(directory: pathlib.Path) -> dict[str, tuple[dict, float]]:
     """Loads the saved search as a reader and a resuming oracle; returns the completed trials."""
-    store = Store(directory / crash_search.PROJECT, writer=False)
-    state, protos = store.load()
-    store.close()
+    storage = SQLiteStorage(directory / crash_search.PROJECT / "search.db")
+    saved = storage.read(crash_search.PROJECT)
+    storage.close()
     tuner = crash_search.make_tuner(str(directory), MAX_TRIALS)
     oracle = tuner.oracle
-    assert [t.trial_id for t in protos] == list(oracle.trials)
+    assert [t.trial_id for t in saved.trials] == list(oracle.trials)
     done = {}
     for trial in oracle.trials.values():
         assert trial.status in (TrialStatus.COMPLETED, TrialStatus.IDLE)
@@ -59,7 +58,7 @@ def completed_trials(directory: pathlib.Path) -> dict[str, tuple[dict, float]]:
             assert trial.score == crash_search.objective(values), trial.trial_id
             done[trial.trial_id] = (values, trial.score)
     oracle.close()
-    assert state is None or isinstance(state, e2etune_pb2.OracleState)
+    assert saved.state is not None or not saved.trials
     return done
 
 

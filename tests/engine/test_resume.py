@@ -155,15 +155,18 @@ def test_the_seed_position_continues(tmp_path):
     oracle.close()
 
 
-def test_a_changed_objective_rescores_the_trials(tmp_path):
+def test_a_search_with_another_objective_is_refused_never_mixed(tmp_path):
     oracle = open_oracle(tmp_path, max_trials=10, objective="loss")
     trial = oracle.create_trial("t")
     oracle.update_trial(trial.trial_id, {"loss": 2.0, "accuracy": 0.75})
     trial.status = TrialStatus.COMPLETED
     oracle.end_trial(trial)
     oracle.close()
-    oracle = open_oracle(tmp_path, max_trials=10, objective="accuracy")
-    assert oracle.get_trial("00").score == 0.75
+    with pytest.raises(errors.SearchStateError,
+                       match=r"optimizes loss \(min\), not accuracy \(max\).*overwrite=True"):
+        open_oracle(tmp_path, max_trials=10, objective="accuracy")
+    oracle = open_oracle(tmp_path, max_trials=10, objective="loss")
+    assert oracle.get_trial("00").score == 2.0
     oracle.close()
 
 
@@ -239,10 +242,11 @@ def test_another_oracle_class_is_refused(tmp_path):
 
 def _edit_state(path, edit):
     connection = sqlite3.connect(path / "project" / "search.db")
-    data = connection.execute("SELECT data FROM oracle").fetchone()[0]
+    data = connection.execute("SELECT state FROM e2etune_projects").fetchone()[0]
     state = e2etune_pb2.OracleState.FromString(data)
     edit(state)
-    connection.execute("UPDATE oracle SET data = ?", (state.SerializeToString(),))
+    connection.execute("UPDATE e2etune_projects SET state = ?, state_revision = revision + 1, "
+                       "revision = revision + 1", (state.SerializeToString(),))
     connection.commit()
     connection.close()
 

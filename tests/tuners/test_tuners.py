@@ -43,7 +43,7 @@ def test_constructor_defaults_match_kerastuner():
     assert tuner_defaults == dict(
         oracle=None, hypermodel=None, max_model_size=None, optimizer=None, loss=None,
         metrics=None, distribution_strategy=None, directory=None, project_name=None,
-        logger=None, tuner_id=None, overwrite=False, executions_per_trial=1)
+        logger=None, tuner_id=None, overwrite=False, executions_per_trial=1, storage=None)
     random_defaults = {k: p.default for k, p in inspect.signature(RandomSearch).parameters.items()
                        if p.default is not inspect.Parameter.empty}
     assert random_defaults == dict(
@@ -51,6 +51,26 @@ def test_constructor_defaults_match_kerastuner():
         tune_new_entries=True, allow_new_entries=True, max_retries_per_trial=0,
         max_consecutive_failed_trials=3)
     assert inspect.signature(GridSearch).parameters["max_trials"].default is None
+
+
+@pytest.mark.parametrize("oracle_class, own", [
+    (RandomSearchOracle, ["objective", "max_trials"]),
+    (BayesianOptimizationOracle, ["objective", "max_trials", "num_initial_points", "alpha", "beta"]),
+])
+def test_oracles_show_kerastuners_signature_with_the_shared_arguments(oracle_class, own):
+    parameters = inspect.signature(oracle_class).parameters
+    assert list(parameters)[:len(own) + 6] == own + [
+        "seed", "hyperparameters", "allow_new_entries", "tune_new_entries",
+        "max_retries_per_trial", "max_consecutive_failed_trials"]
+    assert all(parameters[name].kind is inspect.Parameter.KEYWORD_ONLY for name in
+               ("storage", "heartbeat_interval", "lease_grace", "max_crashes_per_trial"))
+    assert "max_crashes_per_trial" in oracle_class.__doc__
+    # Positional arguments past the oracle's own land on the shared ones, in that order.
+    defaults = [parameters[name].default for name in own[2:]]
+    oracle = oracle_class(None, 5, *defaults, 11, None, True, True, 2)
+    assert (oracle.max_trials, oracle.seed, oracle.max_retries_per_trial) == (5, 11, 2)
+    with pytest.raises(TypeError, match="multiple values for argument 'seed'"):
+        oracle_class(None, 5, *defaults, 11, seed=12)
 
 
 def test_random_search_passes_oracle_and_tuner_arguments(tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
-from e2etune.engine import _values
 from e2etune.engine.conditions import Parent
 from e2etune.protos import e2etune_pb2
 

@@ -1,0 +1,386 @@
+"""`SearchSync`: how an oracle keeps its view of the search in step with the storage.
+
+The oracle's `trials`, queues, random stream and algorithm state are a
+cache of the storage. Each lifecycle call runs in `_transaction()`, which
+takes the project's lock, applies what other workers wrote since this
+worker's last revision (incrementally: only the rows written since), lets
+the call decide, and commits what it wrote. A transaction that fails leaves
+the cache stale; the next one reads the search again from the start.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import pathlib
+import shutil
+import weakref
+from typing import TYPE_CHECKING, Any, Iterator
+
+from e2etune import errors
+from e2etune.engine import lease
+from e2etune.engine._trial_codec import TrialCodec, values_key
+from e2etune.engine.hyperparameters import HyperParameter, HyperParameters
+from e2etune.engine.trial import Trial, TrialStatus
+from e2etune.protos import e2etune_pb2, parse
+from e2etune.storage import (
+    BaseStorage,
+    Changes,
+    StateRecord,
+    StorageTransaction,
+    TrialRecord,
+    open_project_storage,
+)
+
+if TYPE_CHECKING:
+    from e2etune.engine.oracle import Oracle
+
+#: Version of the oracle state written by this code; another version is refused.
+STATE_VERSION = 1
+_OVERWRITE_HINT = "Pass `overwrite=True` to start a fresh search in this project."
+_LOG = logging.getLogger("e2etune")
+
+#: The oracle of this process that works on each search, by (storage URL, project).
+_OPEN: "weakref.WeakValueDictionary[tuple[str, str], SearchSync]" = weakref.WeakValueDictionary()
+#: Oracles with an open search, left cleanly when the interpreter exits.
+_LIVE: "weakref.WeakSet[SearchSync]" = weakref.WeakSet()
+
+
+@atexit.register
+def _leave_all() -> None:
+    for oracle in list(_LIVE):
+        with contextlib.suppress(Exception):
+            oracle._leave()
+
+
+def check_storage(storage: Any) -> Any:
+    """Refuses a `storage` argument that is neither None, a URL, a path nor a `BaseStorage`."""
+    if storage is None or isinstance(storage, (str, os.PathLike, BaseStorage)):
+        return storage
+    raise TypeError(
+        "`storage` must be a URL such as 'sqlite:///path/search.db' or "
+        f"'postgresql://user@host:5432/db', or a `BaseStorage`; got {type(storage).__name__}.")
+
+
+class SearchSync:
+    """The storage side of `Oracle` (a mixin: it uses the oracle's attributes)."""
+
+    def _init_sync(self: "Oracle") -> None:
+        self._storage: BaseStorage | None = None
+        self._owns_storage = False
+        self._project: str | None = None
+        self._revision = 0
+        self._stale = False
+        self._worker: lease.WorkerRecord | None = None
+        self._heartbeat: lease.Heartbeat | None = None
+        self._closed_because: str | None = None
+        #: Each trial's position in creation order, by id.
+        self._numbers: dict[str, int] = {}
+        #: Every running trial of the search, by id.
+        self._running: dict[str, Trial] = {}
+        #: The parsed search spaces of the storage, by key: hyperparameters and names.
+        self._spaces: dict[int, tuple[list[HyperParameter], list[str]]] = {}
+        self._state_space_id: int | None = None
+        self._written_state: bytes | None = None
+
+    # Transactions.
+
+    @contextlib.contextmanager
+    def _transaction(self: "Oracle") -> Iterator[StorageTransaction | None]:
+        """The project's lock with the cache brought up to date; None without a project."""
+        if self._closed_because is not None:
+            raise errors.SearchStateError(
+                f"The search in {self.project_dir} can no longer be written from here: "
+                f"{self._closed_because}.")
+        if self._storage is None:
+            yield None
+            return
+        if self._stale:
+            self._forget()
+        try:
+            with self._storage.transaction(self._project) as transaction:
+                self._apply(transaction, transaction.changes(self._revision))
+                yield transaction
+                revision = transaction.next_revision
+        except BaseException:
+            self._stale = True
+            raise
+        self._revision = revision
+
+    def _refresh(self: "Oracle") -> None:
+        """Reads what other workers wrote, without taking the project's lock."""
+        if self._storage is None or self._closed_because is not None:
+            return
+        if self._stale:
+            self._forget()
+        changes = self._storage.read(self._project, self._revision)
+        if changes.revision > self._revision:
+            self._apply(None, changes)
+            self._revision = changes.revision
+
+    def _forget(self: "Oracle") -> None:
+        """Drops the cache, so that the next transaction reads the whole search."""
+        self.trials, self.ongoing_trials, self._running = {}, {}, {}
+        self._tried_so_far, self._holders, self._numbers, self._lost = set(), {}, {}, set()
+        self._retry_queue, self._consecutive_failures = [], []
+        self._spaces, self._best = {}, None
+        self._state_space_id, self._written_state = None, None
+        self._revision, self._stale = 0, False
+
+    # Reading.
+
+    def _apply(self: "Oracle", source: StorageTransaction | None, changes: Changes) -> None:
+        if changes.cleared:
+            self._forget()
+        try:
+            state = None
+            if changes.state is not None:
+                state = parse(e2etune_pb2.OracleState, changes.state.data, "oracle state")
+                self._check_saved_state(state)
+                self._merge_saved_space(source, changes.state.space_id)
+            for record in changes.trials:
+                self._ingest(source, record)
+            if state is not None:
+                self._restore_state(state)
+                self._written_state = changes.state.data
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError) as error:
+            raise errors.SearchStateError(
+                f"The search in {self._where()} cannot be loaded ({error}). {_OVERWRITE_HINT}"
+            ) from None
+
+    def _space(self: "Oracle", source: StorageTransaction | None,
+               space_id: int) -> tuple[list[HyperParameter], list[str]]:
+        entry = self._spaces.get(space_id)
+        if entry is None:
+            if source is not None:
+                data = source.space(space_id)
+            else:
+                data = self._storage.spaces(self._project)[space_id]
+            space = TrialCodec.space_of(data, f"search space {space_id}")
+            entry = self._spaces[space_id] = (space, [hp.name for hp in space])
+        return entry
+
+    def _merge_saved_space(self: "Oracle", source: StorageTransaction | None,
+                           space_id: int) -> None:
+        """Adds the hyperparameters that other workers declared (saved first, in their order)."""
+        if space_id == self._state_space_id:
+            return
+        saved, _ = self._space(source, space_id)
+        self._state_space_id = space_id
+        known = {hp.name for hp in self.hyperparameters.space}
+        if all(hp.name in known for hp in saved):
+            return
+        space = HyperParameters()
+        space.merge(saved)
+        space.merge(self.hyperparameters)
+        space.allow_new_entries = self.allow_new_entries
+        space.tune_new_entries = self.tune_new_entries
+        self.hyperparameters = space
+        self._on_space_changed()
+
+    def _ingest(self: "Oracle", source: StorageTransaction | None, record: TrialRecord) -> None:
+        space, names = self._space(source, record.space_id)
+        trial, values = TrialCodec.decode(record.data, space, names)
+        trial.hyperparameters.allow_new_entries = self.allow_new_entries
+        trial.hyperparameters.tune_new_entries = self.tune_new_entries
+        trial_id = trial.trial_id
+        known = self.trials.get(trial_id)
+        if known is None:
+            self.trials[trial_id] = trial
+            self._tried_so_far.add(values_key(values, self._defaults()))
+        else:
+            if self._holders.get(trial_id) == self._token and record.worker != self._token:
+                self._lost.add(trial_id)
+            known.__dict__.update(trial.__dict__)
+            trial = known
+        self._numbers[trial_id] = record.number
+        self._holders[trial_id] = record.worker
+        self._track(trial)
+        self._note_best(trial)
+
+    def _track(self: "Oracle", trial: Trial) -> None:
+        """Keeps `_running` and `ongoing_trials` in step with the trial's status."""
+        trial_id = trial.trial_id
+        for tuner_id, ongoing in list(self.ongoing_trials.items()):
+            if ongoing.trial_id == trial_id:
+                del self.ongoing_trials[tuner_id]
+        if trial.status == TrialStatus.RUNNING:
+            self._running[trial_id] = trial
+            self.ongoing_trials[trial.tuner_id or ""] = trial
+        else:
+            self._running.pop(trial_id, None)
+
+    def _check_saved_state(self: "Oracle", state: e2etune_pb2.OracleState) -> None:
+        if state.format_version != STATE_VERSION:
+            age = "a newer" if state.format_version > STATE_VERSION else "an older or damaged"
+            raise errors.SearchStateError(
+                f"The oracle state in {self._where()} was written by {age} e2etune (state "
+                f"version {state.format_version}; this version reads {STATE_VERSION}). "
+                f"{_OVERWRITE_HINT}")
+        if state.oracle_class and state.oracle_class != type(self).__name__:
+            raise errors.SearchStateError(
+                f"The search in {self._where()} is run by {state.oracle_class}, not "
+                f"{type(self).__name__}: two searches cannot share a project. Use the same tuner "
+                "class, another `project_name`, or `overwrite=True` to start afresh.")
+        if list(state.objectives) != self._objective_protos:
+            raise errors.SearchStateError(
+                f"The search in {self._where()} optimizes {_describe(state.objectives)}, not "
+                f"{_describe(self._objective_protos)}: two searches cannot share a project. Use "
+                "the same objective, another `project_name`, or `overwrite=True` to start afresh.")
+
+    def _restore_state(self: "Oracle", state: e2etune_pb2.OracleState) -> None:
+        self.seed, self._seed_state = state.seed, state.seed_state
+        self._retry_queue = [t for t in state.retry_queue if t in self.trials]
+        self._consecutive_failures = [t for t in state.consecutive_failures if t in self.trials]
+        algorithm_state = json.loads(state.algorithm_state or b"{}")
+        try:
+            self.set_state(algorithm_state)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+            raise errors.SearchStateError(
+                f"The state of {type(self).__name__} in {self._where()} is damaged "
+                f"({type(error).__name__}: {error}). {_OVERWRITE_HINT}") from None
+
+    def _where(self: "Oracle") -> str:
+        if self._storage is None or self.project_dir is None:
+            return str(self.project_dir)
+        if self._owns_storage and self._storage.url.endswith(f"{self.project_dir}/search.db"):
+            return str(self.project_dir)
+        return f"project {self._project!r} of {self._storage.url}"
+
+    # Writing.
+
+    def _save(self: "Oracle", transaction: StorageTransaction | None, *trials: Trial,
+              state: bool = True) -> None:
+        """Writes `trials` and (if it changed) the oracle state in `transaction`."""
+        if transaction is None:
+            return
+        for trial in trials:
+            split = self._codec.trial(trial)
+            number = self._numbers.setdefault(trial.trial_id, len(self._numbers))
+            transaction.put_trial(TrialRecord(
+                trial.trial_id, number, transaction.space_id(split.space),
+                TrialStatus.to_proto(trial.status), self._holders.get(trial.trial_id),
+                split.message.SerializeToString()))
+        if not state:
+            return
+        space_id = transaction.space_id(self._codec.space(self.hyperparameters.space))
+        data = self._state_message().SerializeToString()
+        if data != self._written_state or space_id != self._state_space_id:
+            transaction.put_state(StateRecord(space_id, data))
+            self._written_state, self._state_space_id = data, space_id
+
+    def _state_message(self: "Oracle") -> e2etune_pb2.OracleState:
+        return e2etune_pb2.OracleState(
+            format_version=STATE_VERSION,
+            objectives=self._objective_protos,
+            seed=self.seed,
+            seed_state=self._seed_state,
+            retry_queue=self._retry_queue,
+            consecutive_failures=self._consecutive_failures,
+            algorithm_state=json.dumps(self.get_state()).encode(),
+            oracle_class=type(self).__name__,
+            next_trial_number=len(self.trials),
+        )
+
+    def _release(self: "Oracle", trial: Trial) -> None:
+        """Queues this worker's running `trial` first, as if its run never started."""
+        self._set_status(trial, TrialStatus.IDLE)
+        trial.attempts = max(trial.attempts - 1, 0)
+        self._retry_queue.insert(0, trial.trial_id)
+        self._holders[trial.trial_id] = None
+        self._track(trial)
+
+    # Joining and leaving a search.
+
+    def _open(self: "Oracle", project: str, overwrite: bool, storage: Any) -> None:
+        self._leave()
+        self._storage, self._owns_storage = open_project_storage(
+            storage, self.project_dir, overwrite)
+        self._project, self._closed_because = project, None
+        previous = _OPEN.get((self._storage.url, project))
+        if previous is not None and previous is not self:
+            previous._leave(f"another tuner or oracle in this process opened {self.project_dir} "
+                            "after it, and only the last one may write the search")
+        _OPEN[(self._storage.url, project)] = self
+        local = list(self.trials.values())  # made before the search had a storage
+        try:
+            with self._storage.transaction(project) as transaction:
+                if overwrite:
+                    self._overwrite(transaction)
+                changes = transaction.changes(0)
+                if changes.state is None and not changes.trials:
+                    self._spaces, self._state_space_id, self._written_state = {}, None, None
+                    self._save(transaction, *local)
+                else:
+                    self._forget()
+                    self._apply(transaction, changes)
+                self._worker = lease.new_worker(transaction.now() + self.lease_grace)
+                transaction.put_worker(self._worker)
+                self._reclaim_lost_trials(transaction)
+                revision = transaction.next_revision
+        except BaseException:
+            self._leave()
+            raise
+        self._revision = revision
+        self._reported_streak = tuple(self._consecutive_failures)
+        self._heartbeat = lease.Heartbeat(self._renew_lease, self.heartbeat_interval,
+                                          name=f"e2etune-lease-{project}")
+        _LIVE.add(self)
+
+    def _overwrite(self: "Oracle", transaction: StorageTransaction) -> None:
+        """Clears the saved search, unless other live workers are running it."""
+        now = transaction.now()
+        alive = [w for w in transaction.workers().values()
+                 if not lease.same_process(w) and not lease.is_gone(w, now)]
+        if alive:
+            _LOG.warning(
+                "Not overwriting the search in %s: %d other worker(s) are running it, and this "
+                "process joins them.", self._where(), len(alive))
+            return
+        transaction.clear()
+        project_dir = pathlib.Path(self.project_dir)
+        if project_dir.is_dir():
+            for trial_dir in project_dir.glob("trial_*"):
+                if trial_dir.is_dir():
+                    shutil.rmtree(trial_dir)
+
+    def _renew_lease(self: "Oracle") -> None:
+        storage, worker = self._storage, self._worker
+        if storage is not None and worker is not None:
+            storage.renew_lease(self._project, worker, self.lease_grace)
+
+    def _leave(self: "Oracle", reason: str | None = None) -> None:
+        """Stops the heartbeat, gives back this worker's trials and lease, closes the storage."""
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
+        storage, worker = self._storage, self._worker
+        if storage is not None and worker is not None and self._closed_because is None:
+            try:
+                with self._transaction() as transaction:
+                    mine = [t for t in self._running.values()
+                            if self._holders.get(t.trial_id) == self._token]
+                    for trial in mine:
+                        self._release(trial)
+                    self._save(transaction, *mine, state=bool(mine))
+                    transaction.remove_worker(worker.token)
+            except Exception as error:
+                _LOG.warning("Could not leave the search in %s cleanly (%s).", self._where(),
+                             error)
+        if storage is not None:
+            if _OPEN.get((storage.url, self._project)) is self:
+                del _OPEN[(storage.url, self._project)]
+            if self._owns_storage:
+                storage.close()
+        self._storage, self._worker, self._owns_storage = None, None, False
+        _LIVE.discard(self)
+        if reason is not None:
+            self._closed_because = reason
+
+
+def _describe(objectives: Any) -> str:
+    names = {e2etune_pb2.MIN: "min", e2etune_pb2.MAX: "max"}
+    return ", ".join(f"{o.name} ({names.get(o.direction, '?')})" for o in objectives) or "nothing"
