@@ -317,7 +317,7 @@ class SearchSync:
                 else:
                     self._forget()
                     self._apply(transaction, changes)
-                self._worker = lease.new_worker(transaction.now() + self.lease_grace)
+                self._worker = lease.new_worker(self._token, transaction.now() + self.lease_grace)
                 transaction.put_worker(self._worker)
                 self._reclaim_lost_trials(transaction)
                 revision = transaction.next_revision

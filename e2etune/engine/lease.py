@@ -16,7 +16,6 @@ import logging
 import os
 import socket
 import threading
-import uuid
 from typing import Callable
 
 from e2etune.storage import WorkerRecord
@@ -64,10 +63,10 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def new_worker(expires: float) -> WorkerRecord:
-    """A record of a new worker in this process, its lease ending at `expires`."""
+def new_worker(token: str, expires: float) -> WorkerRecord:
+    """A record of worker `token` in this process, its lease ending at `expires`."""
     pid = os.getpid()
-    return WorkerRecord(uuid.uuid4().hex, this_host(), pid, process_start(pid), expires)
+    return WorkerRecord(token, this_host(), pid, process_start(pid), expires)
 
 
 def is_gone(worker: WorkerRecord | None, now: float) -> bool:
