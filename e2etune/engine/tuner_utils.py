@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import gc
 import inspect
 import os
@@ -89,25 +90,37 @@ def all_none(result: Any) -> bool:
 
 # Signatures.
 
+@functools.lru_cache(maxsize=256)
+def _parameter_kinds(function: Callable) -> dict[str, Any] | None:
+    """The kind of each parameter of `function` by name (None when it has no signature)."""
+    try:
+        return {p.name: p.kind for p in inspect.signature(function).parameters.values()}
+    except (TypeError, ValueError):
+        return None
+
+
+def _kinds(function: Callable) -> dict[str, Any] | None:
+    # A bound method is a new object at each access: look at its function, once.
+    function = getattr(function, "__func__", function)
+    try:
+        return _parameter_kinds(function)
+    except TypeError:  # not hashable
+        return _parameter_kinds.__wrapped__(function)
+
+
 def names_parameter(function: Callable, name: str) -> bool:
     """Whether `function` has a parameter called `name` that can be passed by keyword."""
-    try:
-        parameter = inspect.signature(function).parameters.get(name)
-    except (TypeError, ValueError):
-        return False
-    return parameter is not None and parameter.kind in (
+    kinds = _kinds(function)
+    return kinds is not None and kinds.get(name) in (
         inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
 def accepts_keyword(function: Callable, name: str) -> bool:
     """Whether `function` accepts the keyword `name` (by name or through `**kwargs`)."""
-    if names_parameter(function, name):
+    kinds = _kinds(function)
+    if kinds is None:
         return True
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    return any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters)
+    return names_parameter(function, name) or inspect.Parameter.VAR_KEYWORD in kinds.values()
 
 
 # Keras chores (Keras is imported when they run).

@@ -337,6 +337,8 @@ class _Transaction(StorageTransaction):
     def changes(self, since: int) -> Changes:
         if self._cleared:
             return Changes(self._revision, [], None, since > 0)
+        if since == self._revision:  # nothing was written since: no need to look
+            return Changes(self._revision, [], None)
         return _changes(self._storage, self._project_id, since)
 
     def space(self, space_id: int) -> bytes:
