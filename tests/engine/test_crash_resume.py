@@ -5,7 +5,8 @@ must still be there unchanged (its score the objective of its values, its
 values those of an uninterrupted run), and the resumed search must end
 with exactly `MAX_TRIALS` completed trials, the same as the uninterrupted
 run. Kills land anywhere: while Python starts, while the search loads,
-inside trials and inside commits.
+inside trials and inside commits. The same holds with the search in
+PostgreSQL (chosen through `E2ETUNE_STORAGE`, as a user would).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import subprocess
 import sys
 import time
 
-from e2etune.storage import SQLiteStorage
+import pytest
+
+from e2etune.storage import SQLiteStorage, from_url
 from e2etune.engine.trial import TrialStatus
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -44,7 +47,8 @@ def start(directory: pathlib.Path) -> subprocess.Popen:
 
 def completed_trials(directory: pathlib.Path) -> dict[str, tuple[dict, float]]:
     """Loads the saved search as a reader and a resuming oracle; returns the completed trials."""
-    storage = SQLiteStorage(directory / crash_search.PROJECT / "search.db")
+    url = os.environ.get("E2ETUNE_STORAGE")
+    storage = from_url(url) if url else SQLiteStorage(directory / crash_search.PROJECT / "search.db")
     saved = storage.read(crash_search.PROJECT)
     storage.close()
     tuner = crash_search.make_tuner(str(directory), MAX_TRIALS)
@@ -62,8 +66,18 @@ def completed_trials(directory: pathlib.Path) -> dict[str, tuple[dict, float]]:
     return done
 
 
-def test_a_search_killed_many_times_loses_and_changes_nothing(tmp_path):
-    reference_tuner = crash_search.make_tuner(str(tmp_path / "reference"), MAX_TRIALS)
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, monkeypatch) -> str:
+    """Runs the test on the project folder's SQLite file, or on PostgreSQL via E2ETUNE_STORAGE."""
+    if request.param == "postgres":
+        monkeypatch.setenv("E2ETUNE_STORAGE", request.getfixturevalue("postgres").new_database())
+    return request.param
+
+
+def test_a_search_killed_many_times_loses_and_changes_nothing(tmp_path, backend):
+    with pytest.MonkeyPatch.context() as local:
+        local.delenv("E2ETUNE_STORAGE", raising=False)  # the reference runs apart, on SQLite
+        reference_tuner = crash_search.make_tuner(str(tmp_path / "reference"), MAX_TRIALS)
     reference_tuner.search(verbose=0)
     reference = {i: (dict(t.hyperparameters.values), t.score)
                  for i, t in reference_tuner.oracle.trials.items()}
