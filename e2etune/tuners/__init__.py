@@ -15,9 +15,10 @@ from e2etune.tuners.randomsearch import RandomSearch
 _LAZY = {
     "BayesianOptimization": "e2etune.tuners.bayesian",
     "Hyperband": "e2etune.tuners.hyperband",
+    "SklearnTuner": "e2etune.tuners.sklearn_tuner",
 }
 
-__all__ = ["BayesianOptimization", "GridSearch", "Hyperband", "RandomSearch"]
+__all__ = ["BayesianOptimization", "GridSearch", "Hyperband", "RandomSearch", "SklearnTuner"]
 
 
 def __getattr__(name: str) -> Any:
