@@ -229,3 +229,21 @@ def test_sigterm_gives_the_running_trial_back_without_counting_a_crash(tmp_path,
     assert (trial.status, trial.crashes, trial.attempts) == (TrialStatus.IDLE, 0, 0)
     assert oracle._retry_queue == ["0"]
     oracle.close()
+
+
+def test_the_heartbeat_keeps_a_long_trial_its_workers_own(tmp_path, storage):
+    config = make_config(tmp_path, storage, algorithm="random", max_trials=5, sleep=0.05,
+                         lease_grace=1.0, heartbeat_interval=0.2)
+    first = start(dict(config, hang_in="0", hang=3.0))  # trains for 3 leases
+    assert _wait_for_start(config)[0] == "0"
+    second = start(config)
+    for process in (first, second):
+        err = finish(process)
+        assert process.returncode == 0, err
+    events = runs(config)
+    workers = events.pop("_pids")
+    assert len(workers) == 2
+    assert all(counts == {"start": 1, "end": 1} for counts in events.values()), events
+    oracle = saved_oracle(config)
+    assert oracle.get_trial("0").crashes == 0
+    oracle.close()
