@@ -24,9 +24,11 @@ _LAZY = {
     "GridSearch": "e2etune.tuners",
     "BayesianOptimization": "e2etune.tuners",
     "Hyperband": "e2etune.tuners",
+    "SklearnTuner": "e2etune.tuners",
     "oracles": "e2etune.oracles",
     "tuners": "e2etune.tuners",
     "engine": "e2etune.engine",
+    "applications": "e2etune.applications",
 }
 
 __all__ = [
@@ -39,9 +41,11 @@ __all__ = [
     "Objective",
     "Oracle",
     "RandomSearch",
+    "SklearnTuner",
     "Trial",
     "TrialStatus",
     "Tuner",
+    "applications",
     "errors",
     "oracles",
     "tuners",

@@ -19,6 +19,8 @@ CONTRACT = {
     "e2etune.engine.oracle": ["Oracle"],
     "e2etune.engine.objective": ["Objective", "MultiObjective"],
     "e2etune.tuners": ["RandomSearch", "BayesianOptimization", "Hyperband", "GridSearch"],
+    "e2etune.applications": ["HyperResNet", "HyperXception", "HyperEfficientNet",
+                             "HyperImageAugment"],
 }
 
 

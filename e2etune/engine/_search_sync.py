@@ -43,8 +43,6 @@ STATE_VERSION = 1
 _OVERWRITE_HINT = "Pass `overwrite=True` to start a fresh search in this project."
 _LOG = logging.getLogger("e2etune")
 
-#: The oracle of this process that works on each search, by (storage URL, project).
-_OPEN: "weakref.WeakValueDictionary[tuple[str, str], SearchSync]" = weakref.WeakValueDictionary()
 #: Oracles with an open search, left cleanly when the interpreter exits.
 _LIVE: "weakref.WeakSet[SearchSync]" = weakref.WeakSet()
 
@@ -76,7 +74,6 @@ class SearchSync:
         self._stale = False
         self._worker: lease.WorkerRecord | None = None
         self._heartbeat: lease.Heartbeat | None = None
-        self._closed_because: str | None = None
         #: Each trial's position in creation order, by id.
         self._numbers: dict[str, int] = {}
         #: Every running trial of the search, by id.
@@ -85,16 +82,14 @@ class SearchSync:
         self._spaces: dict[int, tuple[list[HyperParameter], list[str]]] = {}
         self._state_space_id: int | None = None
         self._written_state: bytes | None = None
+        self._ordered_starts: set[str] = set()
+        self._ordered_ends: set[str] = set()
 
     # Transactions.
 
     @contextlib.contextmanager
     def _transaction(self: "Oracle") -> Iterator[StorageTransaction | None]:
         """The project's lock with the cache brought up to date; None without a project."""
-        if self._closed_because is not None:
-            raise errors.SearchStateError(
-                f"The search in {self.project_dir} can no longer be written from here: "
-                f"{self._closed_because}.")
         if self._storage is None:
             yield None
             return
@@ -112,7 +107,7 @@ class SearchSync:
 
     def _refresh(self: "Oracle") -> None:
         """Reads what other workers wrote, without taking the project's lock."""
-        if self._storage is None or self._closed_because is not None:
+        if self._storage is None:
             return
         if self._stale:
             self._forget()
@@ -127,6 +122,8 @@ class SearchSync:
         self._tried_so_far, self._holders, self._numbers, self._lost = set(), {}, {}, set()
         self._retry_queue, self._consecutive_failures = [], []
         self._spaces, self._best = {}, None
+        self.start_order, self.end_order = [], []
+        self._ordered_starts, self._ordered_ends = set(), set()
         self._state_space_id, self._written_state = None, None
         self._revision, self._stale = 0, False
 
@@ -202,7 +199,7 @@ class SearchSync:
         self._note_best(trial)
 
     def _track(self: "Oracle", trial: Trial) -> None:
-        """Keeps `_running` and `ongoing_trials` in step with the trial's status."""
+        """Keeps `_running`, `ongoing_trials` and the orders in step with the trial's status."""
         trial_id = trial.trial_id
         for tuner_id, ongoing in list(self.ongoing_trials.items()):
             if ongoing.trial_id == trial_id:
@@ -212,6 +209,16 @@ class SearchSync:
             self.ongoing_trials[trial.tuner_id or ""] = trial
         else:
             self._running.pop(trial_id, None)
+        self._note_order(trial)
+
+    def _note_order(self: "Oracle", trial: Trial) -> None:
+        """Keeps `start_order` and `end_order` (each trial once, when first seen so)."""
+        if trial.trial_id not in self._ordered_starts:
+            self._ordered_starts.add(trial.trial_id)
+            self.start_order.append(trial.trial_id)
+        if trial.status in TrialStatus.ENDED and trial.trial_id not in self._ordered_ends:
+            self._ordered_ends.add(trial.trial_id)
+            self.end_order.append(trial.trial_id)
 
     def _check_saved_state(self: "Oracle", state: e2etune_pb2.OracleState) -> None:
         if state.format_version != STATE_VERSION:
@@ -299,12 +306,7 @@ class SearchSync:
         self._leave()
         self._storage, self._owns_storage = open_project_storage(
             storage, self.project_dir, overwrite)
-        self._project, self._closed_because = project, None
-        previous = _OPEN.get((self._storage.url, project))
-        if previous is not None and previous is not self:
-            previous._leave(f"another tuner or oracle in this process opened {self.project_dir} "
-                            "after it, and only the last one may write the search")
-        _OPEN[(self._storage.url, project)] = self
+        self._project = project
         local = list(self.trials.values())  # made before the search had a storage
         try:
             with self._storage.transaction(project) as transaction:
@@ -319,7 +321,7 @@ class SearchSync:
                     self._apply(transaction, changes)
                 self._worker = lease.new_worker(self._token, transaction.now() + self.lease_grace)
                 transaction.put_worker(self._worker)
-                self._reclaim_lost_trials(transaction)
+                self._reclaim_lost_trials(transaction, opening=True)
                 revision = transaction.next_revision
         except BaseException:
             self._leave()
@@ -352,33 +354,32 @@ class SearchSync:
         if storage is not None and worker is not None:
             storage.renew_lease(self._project, worker, self.lease_grace)
 
-    def _leave(self: "Oracle", reason: str | None = None) -> None:
+    def _leave(self: "Oracle") -> None:
         """Stops the heartbeat, gives back this worker's trials and lease, closes the storage."""
         if self._heartbeat is not None:
             self._heartbeat.stop()
             self._heartbeat = None
         storage, worker = self._storage, self._worker
-        if storage is not None and worker is not None and self._closed_because is None:
+        if storage is not None and worker is not None:
             try:
-                with self._transaction() as transaction:
-                    mine = [t for t in self._running.values()
-                            if self._holders.get(t.trial_id) == self._token]
-                    for trial in mine:
-                        self._release(trial)
-                    self._save(transaction, *mine, state=bool(mine))
-                    transaction.remove_worker(worker.token)
+                if any(self._holders.get(t) == self._token for t in self._running):
+                    with self._transaction() as transaction:
+                        mine = [t for t in self._running.values()
+                                if self._holders.get(t.trial_id) == self._token]
+                        for trial in mine:
+                            self._release(trial)
+                        self._save(transaction, *mine)
+                        transaction.remove_worker(worker.token)
+                else:
+                    with storage.transaction(self._project) as transaction:
+                        transaction.remove_worker(worker.token)
             except Exception as error:
                 _LOG.warning("Could not leave the search in %s cleanly (%s).", self._where(),
                              error)
-        if storage is not None:
-            if _OPEN.get((storage.url, self._project)) is self:
-                del _OPEN[(storage.url, self._project)]
-            if self._owns_storage:
-                storage.close()
+        if storage is not None and self._owns_storage:
+            storage.close()
         self._storage, self._worker, self._owns_storage = None, None, False
         _LIVE.discard(self)
-        if reason is not None:
-            self._closed_because = reason
 
 
 def _describe(objectives: Any) -> str:

@@ -26,6 +26,7 @@ import os
 import random
 import threading
 import uuid
+import warnings
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from e2etune import errors
@@ -41,7 +42,7 @@ from e2etune.engine._oracle_checks import (
 from e2etune.engine._trial_codec import TrialCodec, collector_paused, values_key
 from e2etune.engine.hyperparameters import HyperParameters
 from e2etune.engine.metrics import MetricsTracker
-from e2etune.engine.objective import Objective, score_of  # noqa: F401 (Objective: KerasTuner)
+from e2etune.engine.objective import DefaultObjective, Objective, score_of  # noqa: F401
 from e2etune.engine.trial import Trial, TrialStatus
 
 if TYPE_CHECKING:
@@ -130,6 +131,13 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
                 "`hyperparameters` must be a `HyperParameters`; got "
                 f"{type(hyperparameters).__name__}."
             )
+        for flag, value in (("tune_new_entries", tune_new_entries),
+                            ("allow_new_entries", allow_new_entries)):
+            if not value and hyperparameters is None:
+                raise ValueError(
+                    f"`{flag}=False` restricts the search to the hyperparameters you give, but "
+                    "no `hyperparameters` were given: pass `hyperparameters=` (a "
+                    f"`HyperParameters` declaring the space), or leave `{flag}=True`.")
         self.allow_new_entries = bool(allow_new_entries)
         self.tune_new_entries = bool(tune_new_entries)
         self.hyperparameters = hyperparameters.copy() if hyperparameters else HyperParameters()
@@ -161,6 +169,9 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         #: The trials this oracle ran and lost to another worker (their results are refused).
         self._lost: set[str] = set()
         self._best: Trial | None = None
+        #: The ids of the trials in the order they started and ended (KerasTuner's).
+        self.start_order: list[str] = []
+        self.end_order: list[str] = []
         self._token = uuid.uuid4().hex
         self.project_dir: str | None = None
         #: Attempts to draw an unseen configuration before the space counts as exhausted.
@@ -276,8 +287,15 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
             number += 1
         return f"{number:0{width}d}"
 
-    def _reclaim_lost_trials(self, transaction: "StorageTransaction") -> None:
-        """Queues again (or fails) the running trials whose worker is gone."""
+    def _reclaim_lost_trials(self, transaction: "StorageTransaction", opening: bool = False
+                             ) -> None:
+        """Queues again (or fails) the running trials whose worker is gone.
+
+        When this oracle opens the search (`opening`), the trials of other
+        oracles of this process are queued again too, as interrupted: a new
+        oracle on a project replaces the ones this process made before, as
+        in KerasTuner.
+        """
         others = [t for t in self._running.values()
                   if self._holders.get(t.trial_id) != self._token]
         if not others:
@@ -286,7 +304,10 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         for trial in others:
             token = self._holders.get(trial.trial_id)
             worker = workers.get(token) if token else None
-            if lease.is_gone(worker, now):
+            if opening and worker is not None and lease.same_process(worker):
+                self._release(trial)
+                self._save(transaction, trial)
+            elif lease.is_gone(worker, now):
                 self._lose(transaction, trial, worker.host if worker else None)
                 if worker is not None:
                     transaction.remove_worker(worker.token)
@@ -346,6 +367,12 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
                     score = score_of({k: float(v) for k, v in metrics.items()}, self.objective)
                 except (errors.FatalError, KeyError, TypeError, ValueError):
                     score = None
+                if score is None and not isinstance(self.objective, DefaultObjective):
+                    raise ValueError(
+                        "Objective value missing in metrics reported to the Oracle, expected: "
+                        f"{[p.name for p in self._objective_protos]}"
+                        f", found: {sorted(metrics)}. Report the objective's metric, or choose "
+                        "an `objective` among the metrics the trial reports.")
                 if score is not None:
                     if not trial.metrics.exists(self.objective.name):
                         trial.metrics.register(self.objective.name, self.objective.direction)
@@ -354,7 +381,7 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
             return trial.status
 
     @_synchronized
-    def end_trial(self, trial: Trial) -> None:
+    def end_trial(self, trial: Trial | str, status: str | None = None) -> None:
         """Records the end of a trial: scores it, retries it or counts its failure.
 
         `trial.status` says how it ended: COMPLETED; INVALID (an error that
@@ -368,10 +395,19 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         and the trial given to another worker) is refused and logged, never
         counted twice.
 
+        KerasTuner's older form `end_trial(trial_id, status)` works too, and
+        a trial still marked RUNNING counts as COMPLETED.
+
         Raises:
             TooManyFailedTrialsError: after `max_consecutive_failed_trials`
                 failed trials in a row; the message ends with the last error.
         """
+        if not isinstance(trial, Trial):
+            trial = self.get_trial(trial)
+            if status is not None:
+                trial.status = TrialStatus.COMPLETED if status.startswith("COMPLETE") else status
+        if trial.status == TrialStatus.RUNNING:
+            trial.status = TrialStatus.COMPLETED
         if trial.status not in TrialStatus.ENDED:
             raise ValueError(
                 f"end_trial needs the trial's final status (one of {TrialStatus.ENDED}); "
@@ -405,12 +441,11 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
                     f"The objective {self.objective.name!r} is NaN or missing; the trial does "
                     "not count as a result."
                 )
-        if status == TrialStatus.INVALID:
+        if status == TrialStatus.INVALID and not nan_objective:
             if stored.attempts <= self.max_retries_per_trial:
                 self._retry_queue.append(stored.trial_id)
                 return TrialStatus.IDLE
-            if not nan_objective:
-                status = TrialStatus.FAILED
+            status = TrialStatus.FAILED
         if status in (TrialStatus.FAILED, TrialStatus.INVALID):
             self._count_failure(stored)
         else:
@@ -536,6 +571,22 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         True differ) and are rebuilt from the trials on load, never saved.
         """
         return values_key(values, self._defaults())
+
+    def _duplicate(self, values: Mapping[str, Any]) -> bool:
+        """Whether a trial already ran (or runs) with `values` (KerasTuner's name)."""
+        return self._compute_values_hash(values) in self._tried_so_far
+
+    def _populate_space(self, trial_id: str) -> dict[str, Any]:
+        """Deprecated alias of `populate_space` (KerasTuner's older name)."""
+        warnings.warn("`Oracle._populate_space` is deprecated; call `populate_space`.",
+                      DeprecationWarning, stacklevel=2)
+        return self.populate_space(trial_id)
+
+    def _score_trial(self, trial: Trial) -> None:
+        """Deprecated alias of `score_trial` (KerasTuner's older name)."""
+        warnings.warn("`Oracle._score_trial` is deprecated; call `score_trial`.",
+                      DeprecationWarning, stacklevel=2)
+        self.score_trial(trial)
 
     def _defaults(self) -> dict[str, Any]:
         """The default of each hyperparameter of the space (cached while the space is unchanged)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any
 
 from e2etune.engine.hyperparameters import HyperParameters
@@ -78,7 +79,7 @@ class Trial:
 
     Args:
         hyperparameters: The trial's `HyperParameters`.
-        trial_id: Its id; the oracle assigns one.
+        trial_id: Its id; the oracle assigns one (None: a random id).
         status: Initial status; defaults to RUNNING.
         message: Optional message.
     """
@@ -91,7 +92,8 @@ class Trial:
         message: str | None = None,
     ) -> None:
         self.hyperparameters = hyperparameters
-        self.trial_id = trial_id
+        # KerasTuner gives a trial made without an id a random one.
+        self.trial_id = trial_id if trial_id is not None else uuid.uuid4().hex[:16]
         self.status = status
         self.message = message
         self.metrics = MetricsTracker()

@@ -208,15 +208,19 @@ class SQLStorage(BaseStorage):
     def transaction(self, project: str) -> Iterator[StorageTransaction]:
         with self._mutex:
             self._guarded(self._begin_write)
+            transaction = None
             try:
                 transaction = self._guarded(lambda: _Transaction(self, project))
                 yield transaction
                 self._guarded(transaction._finish)
+                self._guarded(lambda: self._execute("COMMIT"))
             except BaseException:
                 with contextlib.suppress(Exception):
                     self._execute("ROLLBACK")
+                if transaction is not None:
+                    # The spaces it cached may be rolled back: the next transaction forgets them.
+                    self._cleared_seen.pop(transaction._project_id, None)
                 raise
-            self._guarded(lambda: self._execute("COMMIT"))
 
     def read(self, project: str, since: int = 0) -> Changes:
         def work() -> Changes:
@@ -242,11 +246,10 @@ class SQLStorage(BaseStorage):
 
     def renew_lease(self, project: str, worker: WorkerRecord, duration: float) -> None:
         def work() -> None:
-            project_id = self._project_ids.get(project)
-            if project_id is None:
-                return
             with self._write_transaction():
-                _put_worker(self, project_id, worker, f"{self._NOW} + ?", duration)
+                rows = self._rows("SELECT id FROM e2etune_projects WHERE name = ?", (project,))
+                if rows:
+                    _put_worker(self, rows[0][0], worker, f"{self._NOW} + ?", duration)
 
         self._guarded(work)
 
@@ -271,7 +274,8 @@ def _put_worker(storage: SQLStorage, project_id: int, worker: WorkerRecord,
     storage._execute(
         "INSERT INTO e2etune_workers (project_id, token, host, pid, started, expires) "
         f"VALUES (?, ?, ?, ?, ?, {expires_sql}) ON CONFLICT (project_id, token) DO UPDATE "
-        "SET expires = excluded.expires",
+        "SET host = excluded.host, pid = excluded.pid, started = excluded.started, "
+        "expires = excluded.expires",
         (project_id, worker.token, worker.host, worker.pid, worker.started, *expires_params))
 
 
@@ -410,6 +414,7 @@ class _Transaction(StorageTransaction):
         self._storage._space_data[self._project_id] = {}
         self._storage._space_keys[self._project_id] = {}
         self._storage._cleared_seen[self._project_id] = self._revision + 1
+        self._state = None
         self._cleared = True
         self._wrote = True
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from e2etune.errors import SearchStateError
 from e2etune.storage._sql import SQLStorage
-from e2etune.storage.url import describe, redact
+from e2etune.storage.url import PASSWORD_PARAMETER, describe, redact
 
 #: Key of the advisory lock under which the tables are created.
 _SCHEMA_LOCK = 0x6532_6554_756E_6501
@@ -91,8 +91,7 @@ class PostgresStorage(SQLStorage):
         if not isinstance(error, self._psycopg.Error):
             return error
         cause = " ".join(str(error).split())
-        password = _password(self._secret_url)
-        if password:
+        for password in _passwords(self._secret_url):
             cause = cause.replace(password, "***")
         if isinstance(error, self._psycopg.OperationalError):
             return SearchStateError(
@@ -107,11 +106,13 @@ def _placeholders(query: str) -> str:
     return query.replace("?", "%s")
 
 
-def _password(url: str) -> str | None:
+def _passwords(url: str) -> list[str]:
+    """The passwords a URL holds, as written and decoded, longest first (to hide them)."""
     from urllib.parse import unquote, urlsplit
 
     try:
-        password = urlsplit(url).password
+        found = [urlsplit(url).password or ""]
     except ValueError:
-        return None
-    return unquote(password) if password else None
+        found = []
+    found += [match.group(2).strip("'") for match in PASSWORD_PARAMETER.finditer(url)]
+    return sorted({p for raw in found for p in (raw, unquote(raw)) if p}, key=len, reverse=True)

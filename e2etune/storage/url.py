@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pathlib
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 SQLITE_SCHEMES = ("sqlite",)
 POSTGRES_SCHEMES = ("postgresql", "postgres")
+#: A `password=...` parameter (of a URL's query, or of a `key=value` connection string).
+PASSWORD_PARAMETER = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'?|[^&\s]*)")
 
 
 def scheme_of(url: str) -> str:
@@ -30,7 +33,8 @@ def sqlite_path(url: str) -> pathlib.Path:
 
 
 def redact(url: str) -> str:
-    """`url` with its password replaced by `***`: safe to print."""
+    """`url` with its password (after the user, or as `password=`) shown as `***`: safe to print."""
+    url = PASSWORD_PARAMETER.sub(r"\1***", url)
     try:
         parts = urlsplit(url)
         if parts.password is None:

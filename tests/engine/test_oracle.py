@@ -117,13 +117,13 @@ def test_a_nan_or_missing_objective_makes_the_trial_invalid_and_never_best(value
     assert o._retry_queue == []
 
 
-def test_a_nan_objective_is_retried_while_retries_are_left():
-    o = oracle(max_trials=5, max_retries_per_trial=1)
+def test_a_nan_objective_is_not_retried_and_counts_as_a_failure():
+    o = oracle(max_trials=5, max_retries_per_trial=1, max_consecutive_failed_trials=2)
     trial = finish(o, o.create_trial("t"), math.nan)
-    assert trial.status == TrialStatus.IDLE
-    again = o.create_trial("t")
-    assert again.trial_id == trial.trial_id and again.attempts == 2
-    assert finish(o, again, math.nan).status == TrialStatus.INVALID
+    assert trial.status == TrialStatus.INVALID and o._retry_queue == []
+    assert o._consecutive_failures == [trial.trial_id]
+    with pytest.raises(errors.TooManyFailedTrialsError, match="2 trials failed in a row"):
+        finish(o, o.create_trial("t"), math.nan)
 
 
 # Retries and failures.
@@ -180,10 +180,25 @@ def test_consecutive_failures_stop_the_search_with_the_last_error():
 
 
 def test_end_trial_needs_a_final_status():
-    o = oracle(max_trials=2)
+    o = oracle(max_trials=3)
     trial = o.create_trial("t")
+    trial.status = TrialStatus.IDLE
     with pytest.raises(ValueError, match="final status"):
         o.end_trial(trial)
+
+
+def test_end_trial_takes_kerastuners_forms():
+    o = oracle(max_trials=3)
+    trial = o.create_trial("t")
+    o.update_trial(trial.trial_id, {"default_objective": 1.0})
+    o.end_trial(trial)  # still RUNNING: KerasTuner counts it as completed
+    assert trial.status == TrialStatus.COMPLETED and trial.score == 1.0
+    other = o.create_trial("t")
+    o.update_trial(other.trial_id, {"default_objective": 0.5})
+    o.end_trial(other.trial_id, "COMPLETE")  # the older signature
+    assert o.get_best_trials(1) == [other]
+    with pytest.raises(ValueError, match="cannot become COMPLETED"):
+        o.end_trial(other.trial_id, "COMPLETED")  # ended already
 
 
 # Validation.

@@ -82,10 +82,13 @@ def test_an_unset_status_is_a_damaged_state():
 def test_defaults():
     trial = Trial(HyperParameters())
     assert trial.status == TrialStatus.RUNNING and trial.score is None
-    assert trial.trial_id is None and trial.message is None and trial.attempts == 0
+    assert trial.message is None and trial.attempts == 0 and trial.crashes == 0
+    # Made without an id, a trial gets a random one (as in KerasTuner).
+    assert len(trial.trial_id) == 16 and trial.trial_id != Trial(HyperParameters()).trial_id
     assert not trial.has_finite_score
     copy = round_trip(trial)
-    assert copy.trial_id == "" and copy.message is None and copy.status == TrialStatus.RUNNING
+    assert copy.trial_id == trial.trial_id and copy.message is None
+    assert copy.status == TrialStatus.RUNNING
 
 
 def test_summary_shows_id_values_and_score(capsys):

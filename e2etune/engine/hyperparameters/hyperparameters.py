@@ -149,11 +149,16 @@ class HyperParameters:
     def _register(self, hp: HyperParameter) -> Any:
         existing = self._space.get(hp.name)
         if existing is not None:
-            if type(existing) is not type(hp) and not isinstance(existing, Fixed) and not isinstance(hp, Fixed):
+            # A Fixed or a Choice declared first overrides a later declaration of any type,
+            # as in KerasTuner: that is how `hyperparameters` given to a tuner (or a
+            # hypermodel's caller) pin the values of a hypermodel's `hp.Int`/`hp.Float`.
+            overrides = isinstance(existing, (Fixed, Choice)) or isinstance(hp, Fixed)
+            if type(existing) is not type(hp) and not overrides:
                 raise ValueError(
                     f"Hyperparameter {hp.name!r} is already defined as "
                     f"{type(existing).__name__}; it cannot be declared again as "
-                    f"{type(hp).__name__}. Use another name."
+                    f"{type(hp).__name__}. Use another name (to override a hypermodel's "
+                    "hyperparameter, declare a Choice or Fixed of that name first)."
                 )
             return self._retrieve(existing)
         if not self.allow_new_entries:
