@@ -30,7 +30,7 @@ SHARED_PARAMETERS = [
 ]
 
 SHARED_DOC = """
-    Arguments every oracle takes (see `Oracle`):
+    Arguments every oracle takes:
         seed: Random seed of the algorithm (a non-negative integer); None
             picks one.
         hyperparameters: A `HyperParameters` whose hyperparameters override
@@ -40,8 +40,7 @@ SHARED_DOC = """
         tune_new_entries: Whether such new hyperparameters are tuned (True,
             default) or fixed at their default.
         max_retries_per_trial: How many times a trial that raised an error
-            (other than `FailedTrialError`) or gave a NaN objective is run
-            again. Defaults to 0.
+            (other than `FailedTrialError`) is run again. Defaults to 0.
         max_consecutive_failed_trials: After this many failed or invalid
             trials in a row the search stops with an error. Defaults to 3.
         storage: Where the search is saved: a URL (`"sqlite:///path.db"`,

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from e2etune import errors
 from e2etune.engine import _search_sync, lease
+from e2etune.engine._oracle_arguments import SHARED_DOC
 from e2etune.engine._oracle_checks import (
     check_int,
     check_objective,
@@ -72,34 +73,12 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
             minimizes the single value each trial returns.
         max_trials: How many trials to run in total; None means until the
             algorithm stops (e.g. an exhausted space).
-        hyperparameters: A `HyperParameters` whose hyperparameters override
-            (or pre-declare) those of the model-building code.
-        allow_new_entries: Whether the code may declare hyperparameters not in
-            `hyperparameters`. Defaults to True.
-        tune_new_entries: Whether such new hyperparameters are tuned (True,
-            default) or fixed at their default.
-        seed: Random seed of the algorithm (a non-negative integer); None
-            picks one.
-        max_retries_per_trial: How many times a trial that raised an error
-            (other than `FailedTrialError`) or gave a NaN objective is run
-            again. Defaults to 0.
-        max_consecutive_failed_trials: After this many failed or invalid
-            trials in a row the search stops with an error. Defaults to 3.
-        storage: Where the search is saved: a URL (`"sqlite:///path.db"`,
-            `"postgresql://user:password@host:5432/db"`) or a `BaseStorage`;
-            None means the `E2ETUNE_STORAGE` environment variable, else an
-            SQLite file in the project folder. A tuner's `storage=` wins.
-        heartbeat_interval: Seconds between renewals of this worker's lease on
-            its running trials. Defaults to 10.
-        lease_grace: Seconds without a renewal after which a worker counts as
-            gone and its running trials are queued again, same id (at once
-            when its process, on this host, is dead). Defaults to 50.
-        max_crashes_per_trial: A trial whose worker died this many times
-            while running it ends FAILED, and the search goes on. Defaults to 3.
 
     Raises:
         ValueError, TypeError: for an argument the oracle cannot use.
     """
+
+    __doc__ = (__doc__ or "") + SHARED_DOC
 
     def __init__(
         self,

@@ -126,6 +126,15 @@ class SQLStorage(BaseStorage):
     def _lock_schema(self) -> None:
         """Keeps other processes from creating the tables at the same time (if needed)."""
 
+    def _open(self) -> None:
+        """Connects, then creates or checks the tables (closing again if that fails)."""
+        try:
+            self._connection = self._connect()
+            self._guarded(self._prepare)
+        except BaseException:
+            self.close()
+            raise
+
     # Queries.
 
     def _execute(self, query: str, params: Sequence[Any] = ()) -> Any:

@@ -51,12 +51,7 @@ class PostgresStorage(SQLStorage):
         self._secret_url = url
         self.url = redact(url)
         self._timeout = connect_timeout
-        try:
-            self._connection = self._connect()
-            self._guarded(self._prepare)
-        except BaseException:
-            self.close()
-            raise
+        self._open()
 
     def _connect(self) -> Any:
         try:

@@ -44,12 +44,7 @@ class SQLiteStorage(SQLStorage):
         self.url = f"sqlite:///{self.path}"
         self._timeout = timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._connection = self._connect()
-            self._guarded(self._prepare)
-        except BaseException:
-            self.close()
-            raise
+        self._open()
 
     def _connect(self) -> sqlite3.Connection:
         try:
