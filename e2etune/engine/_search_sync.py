@@ -72,6 +72,7 @@ class SearchSync:
         self._project: str | None = None
         self._revision = 0
         self._stale = False
+        self._in_transaction = False
         self._worker: lease.WorkerRecord | None = None
         self._heartbeat: lease.Heartbeat | None = None
         #: Each trial's position in creation order, by id.
@@ -98,7 +99,11 @@ class SearchSync:
         try:
             with self._storage.transaction(self._project) as transaction:
                 self._apply(transaction, transaction.changes(self._revision))
-                yield transaction
+                self._in_transaction = True
+                try:
+                    yield transaction
+                finally:
+                    self._in_transaction = False
                 revision = transaction.next_revision
         except BaseException:
             self._stale = True
@@ -107,7 +112,7 @@ class SearchSync:
 
     def _refresh(self: "Oracle") -> None:
         """Reads what other workers wrote, without taking the project's lock."""
-        if self._storage is None:
+        if self._storage is None or self._in_transaction:  # in a transaction: up to date
             return
         if self._stale:
             self._forget()

@@ -147,3 +147,22 @@ def test_an_oracle_without_storage_uses_the_storage_variable(url, tmp_path, monk
     storage = from_url(url)
     assert ids(storage.read("search")) == ["00", "01"]
     storage.close()
+
+
+def test_an_algorithm_may_ask_for_the_best_trials_while_it_decides(url, tmp_path):
+    class Greedy(RandomSearchOracle):
+        def populate_space(self, trial_id):
+            self.seen = self.get_best_trials(1)  # inside the oracle's own transaction
+            return super().populate_space(trial_id)
+
+    hps = HyperParameters()
+    hps.Float("x", 0.0, 1.0)
+    oracle = Greedy(max_trials=3, seed=1, hyperparameters=hps, storage=url)
+    oracle._set_project_dir(tmp_path, "greedy")
+    first = oracle.create_trial("t")
+    oracle.update_trial(first.trial_id, {"default_objective": 0.5})
+    first.status = TrialStatus.COMPLETED
+    oracle.end_trial(first)
+    oracle.create_trial("t")
+    assert oracle.seen == [first]
+    oracle.close()
