@@ -11,6 +11,7 @@ the cache stale; the next one reads the search again from the start.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import json
 import logging
@@ -124,7 +125,8 @@ class SearchSync:
     def _forget(self: "Oracle") -> None:
         """Drops the cache, so that the next transaction reads the whole search."""
         self.trials, self.ongoing_trials, self._running = {}, {}, {}
-        self._tried_so_far, self._holders, self._numbers, self._lost = set(), {}, {}, set()
+        self._tried_so_far, self._keys = collections.Counter(), {}
+        self._holders, self._numbers, self._lost = {}, {}, set()
         self._retry_queue, self._consecutive_failures = [], []
         self._spaces, self._best = {}, None
         self.start_order, self.end_order = [], []
@@ -190,9 +192,9 @@ class SearchSync:
         trial.hyperparameters.tune_new_entries = self.tune_new_entries
         trial_id = trial.trial_id
         known = self.trials.get(trial_id)
+        self._remember(trial_id, values_key(values, self._defaults()))
         if known is None:
             self.trials[trial_id] = trial
-            self._tried_so_far.add(values_key(values, self._defaults()))
         else:
             if self._holders.get(trial_id) == self._token and record.worker != self._token:
                 self._lost.add(trial_id)

@@ -18,6 +18,7 @@ trial runs again under the same id, and a trial whose worker died
 from __future__ import annotations
 
 import abc
+import collections
 import functools
 import hashlib
 import logging
@@ -138,7 +139,9 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         #: The running trials of the whole search, by the id of the tuner running each.
         self.ongoing_trials: dict[str, Trial] = {}
         self.tuner_ids: set[str] = set()
-        self._tried_so_far: set[tuple] = set()
+        #: How many trials ran (or run) each configuration key, and each trial's key.
+        self._tried_so_far: collections.Counter[tuple] = collections.Counter()
+        self._keys: dict[str, tuple] = {}
         self._retry_queue: list[str] = []
         self._consecutive_failures: list[str] = []
         #: The failure streak last reported with an error (reported once).
@@ -231,7 +234,7 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         hyperparameters.values = dict(response.get("values") or {})
         trial = Trial(hyperparameters, trial_id, status)
         if status == TrialStatus.RUNNING:
-            self._tried_so_far.add(self._compute_values_hash(hyperparameters.values))
+            self._remember(trial_id, self._compute_values_hash(hyperparameters.values))
             self.trials[trial_id] = trial
             self._start(transaction, trial, tuner_id)
             return trial
@@ -410,7 +413,7 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         stored.message = ended.message
         stored.hyperparameters = ended.hyperparameters
         self._update_space(stored.hyperparameters)
-        self._tried_so_far.add(self._compute_values_hash(stored.hyperparameters.values))
+        self._remember(stored.trial_id, self._compute_values_hash(stored.hyperparameters.values))
         status, nan_objective = ended.status, False
         if status == TrialStatus.COMPLETED:
             self.score_trial(stored)
@@ -550,6 +553,18 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         True differ) and are rebuilt from the trials on load, never saved.
         """
         return values_key(values, self._defaults())
+
+    def _remember(self, trial_id: str, key: tuple) -> None:
+        """Records that trial `trial_id` runs the configuration `key` (its values may change)."""
+        old = self._keys.get(trial_id)
+        if old == key:
+            return
+        if old is not None:
+            self._tried_so_far[old] -= 1
+            if not self._tried_so_far[old]:
+                del self._tried_so_far[old]
+        self._keys[trial_id] = key
+        self._tried_so_far[key] += 1
 
     def _duplicate(self, values: Mapping[str, Any]) -> bool:
         """Whether a trial already ran (or runs) with `values` (KerasTuner's name)."""

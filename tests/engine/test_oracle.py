@@ -365,3 +365,15 @@ def test_update_trial_returns_the_status():
     assert o.update_trial(trial.trial_id, {"default_objective": 1.0}) == TrialStatus.RUNNING
     with pytest.raises(KeyError, match="No trial"):
         o.get_trial("nope")
+
+
+def test_a_trial_counts_as_the_configuration_it_ran_not_the_one_it_was_given():
+    o = oracle(max_trials=4)
+    trial = o.create_trial("t")
+    given = dict(trial.hyperparameters.values)
+    assert o._duplicate(given)
+    trial.hyperparameters.values["extra"] = 2  # the run changed what it trained with
+    o.update_trial(trial.trial_id, {"default_objective": 1.0})
+    trial.status = TrialStatus.COMPLETED
+    o.end_trial(trial)
+    assert not o._duplicate(given) and o._duplicate({**given, "extra": 2})
