@@ -13,11 +13,13 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import pathlib
 import shutil
+import time
 import weakref
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -74,6 +76,9 @@ class SearchSync:
         self._revision = 0
         self._stale = False
         self._in_transaction = False
+        self._closed = False
+        self._was_cleared = False
+        self._renewed = 0.0
         self._worker: lease.WorkerRecord | None = None
         self._heartbeat: lease.Heartbeat | None = None
         #: Each trial's position in creation order, by id.
@@ -93,23 +98,41 @@ class SearchSync:
     def _transaction(self: "Oracle") -> Iterator[StorageTransaction | None]:
         """The project's lock with the cache brought up to date; None without a project."""
         if self._storage is None:
+            if self._closed:
+                raise errors.SearchStateError(
+                    f"This oracle left the search in {self.project_dir} (`close()`): make a new "
+                    "tuner or oracle on the project to go on with it.")
             yield None
             return
         if self._stale:
             self._forget()
         try:
-            with self._storage.transaction(self._project) as transaction:
+            with self._storage.transaction(self._project) as transaction, self._locked():
                 self._apply(transaction, transaction.changes(self._revision))
-                self._in_transaction = True
-                try:
-                    yield transaction
-                finally:
-                    self._in_transaction = False
+                self._keep_lease(transaction)
+                yield transaction
                 revision = transaction.next_revision
         except BaseException:
             self._stale = True
             raise
         self._revision = revision
+
+    @contextlib.contextmanager
+    def _locked(self: "Oracle") -> Iterator[None]:
+        """Marks the time this oracle holds the project's lock (its cache is current then)."""
+        self._in_transaction = True
+        try:
+            yield
+        finally:
+            self._in_transaction = False
+
+    def _keep_lease(self: "Oracle", transaction: StorageTransaction) -> None:
+        """Renews this worker's lease when a heartbeat is due: one may wait behind the lock."""
+        if self._worker is not None and (
+                time.monotonic() - self._renewed > self.heartbeat_interval):
+            transaction.put_worker(dataclasses.replace(
+                self._worker, expires=transaction.now() + self.lease_grace))
+            self._renewed = time.monotonic()
 
     def _refresh(self: "Oracle") -> None:
         """Reads what other workers wrote, without taking the project's lock."""
@@ -126,7 +149,7 @@ class SearchSync:
         """Drops the cache, so that the next transaction reads the whole search."""
         self.trials, self.ongoing_trials, self._running = {}, {}, {}
         self._tried_so_far, self._keys = collections.Counter(), {}
-        self._holders, self._numbers, self._lost = {}, {}, set()
+        self._holders, self._numbers = {}, {}  # (`_lost` stays: this worker's own knowledge)
         self._retry_queue, self._consecutive_failures = [], []
         self._spaces, self._best = {}, None
         self.start_order, self.end_order = [], []
@@ -139,6 +162,7 @@ class SearchSync:
     def _apply(self: "Oracle", source: StorageTransaction | None, changes: Changes) -> None:
         if changes.cleared:
             self._forget()
+            self._was_cleared = True
         try:
             state = None
             if changes.state is not None:
@@ -310,13 +334,16 @@ class SearchSync:
     # Joining and leaving a search.
 
     def _open(self: "Oracle", project: str, overwrite: bool, storage: Any) -> None:
+        first = self._project is None
         self._leave()
         self._storage, self._owns_storage = open_project_storage(
             storage, self.project_dir, overwrite)
-        self._project = project
+        self._project, self._closed, self._was_cleared = project, False, False
+        if not first:
+            self._forget()
         local = list(self.trials.values())  # made before the search had a storage
         try:
-            with self._storage.transaction(project) as transaction:
+            with self._storage.transaction(project) as transaction, self._locked():
                 if overwrite:
                     self._overwrite(transaction)
                 changes = transaction.changes(0)
@@ -333,7 +360,7 @@ class SearchSync:
         except BaseException:
             self._leave()
             raise
-        self._revision = revision
+        self._revision, self._renewed = revision, time.monotonic()
         self._reported_streak = tuple(self._consecutive_failures)
         self._heartbeat = lease.Heartbeat(self._renew_lease, self.heartbeat_interval,
                                           name=f"e2etune-lease-{project}")
@@ -360,6 +387,7 @@ class SearchSync:
         storage, worker = self._storage, self._worker
         if storage is not None and worker is not None:
             storage.renew_lease(self._project, worker, self.lease_grace)
+            self._renewed = time.monotonic()
 
     def _leave(self: "Oracle") -> None:
         """Stops the heartbeat, gives back this worker's trials and lease, closes the storage."""

@@ -12,6 +12,14 @@ HyperValue = Union[int, float, str, bool]
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
+class ValueTypeError(TypeError, ValueError):
+    """A hyperparameter value or default of the wrong type.
+
+    A `TypeError`, and a `ValueError` too because KerasTuner raises that one
+    there, so that code catching either keeps working.
+    """
+
+
 def to_python(value: Any) -> HyperValue:
     """Returns `value` as a plain Python int, float, str or bool (numpy scalars included).
 
@@ -34,7 +42,7 @@ def to_python(value: Any) -> HyperValue:
         return int(value)
     if isinstance(value, numbers.Real):
         return float(value)
-    raise TypeError(
+    raise ValueTypeError(
         f"A hyperparameter value must be an int, float, str or bool; got {value!r} "
         f"of type {type(value).__name__}."
     )

@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import threading
+import weakref
 from typing import Callable
 
 from e2etune.storage import WorkerRecord
@@ -25,13 +26,22 @@ _LOG = logging.getLogger("e2etune")
 
 @functools.lru_cache(maxsize=1)
 def this_host() -> str:
-    """This host's name and boot id: equal for the processes of one running system."""
+    """This host's name, boot id and process-id namespace.
+
+    Equal exactly for the processes that see each other's process ids: two
+    containers of one machine may share a name and a boot id, never a
+    process-id namespace.
+    """
     try:
         with open("/proc/sys/kernel/random/boot_id") as file:
             boot = file.read().strip()[:8]
     except OSError:
         boot = "?"
-    return f"{socket.gethostname()}/{boot}"
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]")
+    except OSError:
+        namespace = "?"
+    return f"{socket.gethostname()}/{boot}/{namespace}"
 
 
 def process_start(pid: int) -> int:
@@ -94,7 +104,8 @@ class Heartbeat:
     """
 
     def __init__(self, renew: Callable[[], None], interval: float, name: str) -> None:
-        self._renew = renew
+        # A weak reference: the beats must not keep the oracle (and its connection) alive.
+        self._renew = weakref.WeakMethod(renew) if hasattr(renew, "__self__") else lambda: renew
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -103,8 +114,11 @@ class Heartbeat:
     def _run(self) -> None:
         failing = False
         while not self._stop.wait(self._interval):
+            renew = self._renew()
+            if renew is None:  # the oracle is gone
+                return
             try:
-                self._renew()
+                renew()
             except Exception as error:
                 if not failing:
                     _LOG.warning("Could not renew the lease of this worker (%s); retrying.", error)

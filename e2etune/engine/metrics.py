@@ -3,13 +3,52 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, Iterable
 
-from e2etune.engine.objective import infer_metric_direction
+from e2etune.engine import objective
 from e2etune.protos import e2etune_pb2
 
 _DIRECTION_TO_PROTO = {"min": e2etune_pb2.MIN, "max": e2etune_pb2.MAX}
 _PROTO_TO_DIRECTION = {v: k for k, v in _DIRECTION_TO_PROTO.items()}
+#: Short names Keras logs that the name rules do not know.
+_ALIASES = {"ce": "crossentropy"}
+#: Modules whose functions are Keras losses (always minimized).
+_KERAS_LOSS_MODULES = ("keras.losses", "keras.src.losses", "tf_keras.losses", "tf_keras.src.losses")
+
+
+def infer_metric_direction(metric: Any) -> str | None:
+    """Returns "min", "max" or None (unknown) for a metric.
+
+    Args:
+        metric: A metric's name (any case; `val_` and `weighted_` prefixes
+            ignored), a Keras metric or loss function, or a Keras `Metric`
+            or `Loss` object. Every Keras loss is minimized.
+
+    Example:
+        >>> infer_metric_direction("val_accuracy")
+        'max'
+    """
+    if isinstance(metric, str):
+        name = metric.lower()
+        for prefix in ("val_", "weighted_"):
+            name = name[len(prefix):] if name.startswith(prefix) else name
+        return objective.infer_metric_direction(_ALIASES.get(name, name))
+    if _is_keras_loss(metric):
+        return "min"
+    name = getattr(metric, "name", None) or getattr(metric, "__name__", None)
+    return infer_metric_direction(name) if isinstance(name, str) else None
+
+
+def _is_keras_loss(metric: Any) -> bool:
+    """Whether `metric` is a Keras `Loss` or a function of `keras.losses` (Keras not imported)."""
+    keras = sys.modules.get("keras")
+    if keras is not None and isinstance(metric, keras.losses.Loss):
+        return True
+    if not callable(metric) or isinstance(metric, type):
+        return False
+    module = getattr(metric, "__module__", None) or ""
+    return module.startswith(_KERAS_LOSS_MODULES)
 
 
 class MetricObservation:

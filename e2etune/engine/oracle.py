@@ -337,6 +337,8 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
     def update_trial(self, trial_id: str, metrics: Mapping[str, Any], step: int = 0) -> str:
         """Records metrics of a running trial at `step` (committed at once) and returns its status."""
         with self._transaction() as transaction:
+            if self._unknown_after_overwrite(trial_id, "metrics"):
+                return TrialStatus.STOPPED
             trial = self.get_trial(trial_id)
             if self._refuses(trial, "metrics"):
                 return trial.status
@@ -396,6 +398,8 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
                 f"trial {trial.trial_id} has {trial.status!r}."
             )
         with self._transaction() as transaction:
+            if self._unknown_after_overwrite(trial.trial_id, "result"):
+                return
             stored = self.get_trial(trial.trial_id)
             if self._refuses(stored, "result"):
                 return
@@ -443,15 +447,28 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         trial.status = status
 
     def _refuses(self, trial: Trial, what: str) -> bool:
-        """Whether this worker lost `trial` to another one (then its `what` is logged and dropped)."""
+        """Whether this worker lost `trial` to another one (then its `what` is logged and dropped).
+
+        The caller may have changed the cached trial already (its status, say):
+        the next transaction reads it again from the storage.
+        """
         holder = self._holders.get(trial.trial_id)
         if trial.trial_id in self._lost or (
-                trial.status == TrialStatus.RUNNING and holder not in (None, self._token)):
+                trial.trial_id in self._running and holder not in (None, self._token)):
             _LOG.warning(
-                "The %s of trial %s is refused: this worker lost the trial's lease (it was taken "
+                "Refused the %s of trial %s: this worker lost the trial's lease (it was taken "
                 "for dead), and the trial was queued again.", what, trial.trial_id)
+            self._stale = True
             return True
         return False
+
+    def _unknown_after_overwrite(self, trial_id: str, what: str) -> bool:
+        """Whether `trial_id` vanished because another process overwrote the search (logged)."""
+        if trial_id in self.trials or not self._was_cleared:
+            return False
+        _LOG.warning("Refused the %s of trial %s: another process overwrote the search it "
+                     "belonged to.", what, trial_id)
+        return True
 
     def _check_consecutive_failures(self, trial: Trial | None = None) -> None:
         limit = self.max_consecutive_failed_trials
@@ -654,7 +671,10 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
     def close(self) -> None:
         """Leaves the search: this worker's running trials go back to the queue.
 
-        The oracle keeps what it knows and can still be queried.
+        The oracle keeps what it knows and can still be queried; trials can
+        no longer be created or ended through it.
         """
+        if self._storage is not None:
+            self._closed = True
         self._leave()
 

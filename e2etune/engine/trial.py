@@ -52,16 +52,26 @@ class TrialStatus:
                 f"Trial {trial_id} is {old} and cannot become {new} (allowed: {allowed}).")
 
     @staticmethod
-    def to_proto(status: str) -> int:
-        """The protobuf enum value of a status."""
+    def to_proto(status: str | None) -> int:
+        """The protobuf enum value of a status (None: unspecified)."""
+        if status is None:
+            return e2etune_pb2.TRIAL_STATUS_UNSPECIFIED
+        if status not in TrialStatus.ALL:
+            raise ValueError(
+                f"Unknown status {status!r}; a trial status is one of {', '.join(TrialStatus.ALL)}.")
         return e2etune_pb2.TrialStatus.Value(status)
 
     @staticmethod
-    def from_proto(value: int) -> str:
-        """The status of a protobuf enum value."""
-        name = e2etune_pb2.TrialStatus.Name(value)
+    def from_proto(value: int) -> str | None:
+        """The status of a protobuf enum value (None for unspecified)."""
+        if value == e2etune_pb2.TRIAL_STATUS_UNSPECIFIED:
+            return None
+        try:
+            name = e2etune_pb2.TrialStatus.Name(value)
+        except ValueError:
+            name = None
         if name not in TrialStatus.ALL:
-            raise ValueError(f"A saved trial has no valid status ({name}); the state is damaged.")
+            raise ValueError(f"Unknown status {value!r}: no trial status has that protobuf value.")
         return name
 
 
@@ -145,10 +155,13 @@ class Trial:
     @classmethod
     def from_proto(cls, proto: e2etune_pb2.Trial) -> "Trial":
         """Makes a trial from its protobuf message."""
+        status = TrialStatus.from_proto(proto.status)
+        if status is None:
+            raise ValueError(f"Saved trial {proto.trial_id!r} has no status; the state is damaged.")
         trial = cls(
             HyperParameters.from_proto(proto.hyperparameters),
             trial_id=proto.trial_id,
-            status=TrialStatus.from_proto(proto.status),
+            status=status,
             message=proto.message or None,
         )
         trial.score = proto.score if proto.HasField("score") else None

@@ -23,6 +23,7 @@ from e2etune.storage.base import (
     StateRecord,
     StorageTransaction,
     TrialRecord,
+    UnusableStorageError,
     WorkerRecord,
 )
 from e2etune.storage.sqlite import SQLiteStorage
@@ -42,6 +43,7 @@ __all__ = [
     "StateRecord",
     "StorageTransaction",
     "TrialRecord",
+    "UnusableStorageError",
     "WorkerRecord",
     "from_url",
     "open_project_storage",
@@ -121,7 +123,7 @@ def _project_file(project_dir: pathlib.Path, overwrite: bool) -> SQLiteStorage:
         _check_no_foreign_state(project_dir)
     try:
         return SQLiteStorage(path)
-    except SearchStateError:
+    except UnusableStorageError:
         if not overwrite:
             raise
     with _folder_lock(project_dir):

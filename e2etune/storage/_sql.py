@@ -20,6 +20,7 @@ from e2etune.storage.base import (
     StateRecord,
     StorageTransaction,
     TrialRecord,
+    UnusableStorageError,
     WorkerRecord,
 )
 
@@ -161,7 +162,7 @@ class SQLStorage(BaseStorage):
     def _check_version(self) -> None:
         rows = self._rows("SELECT value FROM e2etune_meta WHERE key = 'format_version'")
         if not rows:
-            raise SearchStateError(
+            raise UnusableStorageError(
                 f"The storage {self.url} has no format version: it is damaged. {_OVERWRITE_HINT}")
         self.check_format(rows[0][0])
 
@@ -174,13 +175,13 @@ class SQLStorage(BaseStorage):
         try:
             version = int(version)
         except (TypeError, ValueError):
-            raise SearchStateError(
+            raise UnusableStorageError(
                 f"The storage {self.url} has an invalid format version {version!r}: it is "
                 f"damaged. {_OVERWRITE_HINT}") from None
         if version != FORMAT_VERSION:
             newer = version > FORMAT_VERSION
             what = "Upgrade e2etune to read it, or" if newer else "It cannot be resumed:"
-            raise SearchStateError(
+            raise UnusableStorageError(
                 f"The storage {self.url} was written by {'a newer' if newer else 'an older'} "
                 f"e2etune (format {version}); this version reads format {FORMAT_VERSION}. "
                 f"{what} pass `overwrite=True` to start a fresh search in this project, or use "
@@ -216,9 +217,9 @@ class SQLStorage(BaseStorage):
     @contextlib.contextmanager
     def transaction(self, project: str) -> Iterator[StorageTransaction]:
         with self._mutex:
-            self._guarded(self._begin_write)
             transaction = None
             try:
+                self._guarded(self._begin_write)
                 transaction = self._guarded(lambda: _Transaction(self, project))
                 yield transaction
                 self._guarded(transaction._finish)

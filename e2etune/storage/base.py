@@ -26,6 +26,17 @@ import abc
 import contextlib
 import dataclasses
 
+from e2etune.errors import SearchStateError
+
+
+class UnusableStorageError(SearchStateError):
+    """The storage holds no usable search state: damaged, another program's, or another version.
+
+    Unlike a passing error (a lock held too long, a server down), this one
+    stays until the data is replaced: `overwrite=True` replaces a project
+    folder's own file.
+    """
+
 
 @dataclasses.dataclass
 class TrialRecord:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Any
 
 from e2etune.errors import SearchStateError
 from e2etune.storage._sql import SQLStorage
-from e2etune.storage.url import PASSWORD_PARAMETER, describe, redact
+from e2etune.storage.url import PASSWORD_PARAMETER, credentials, describe, redact
 
 #: Key of the advisory lock under which the tables are created.
 _SCHEMA_LOCK = 0x6532_6554_756E_6501
@@ -68,8 +69,10 @@ class PostgresStorage(SQLStorage):
             self._execute("BEGIN")
         except self._psycopg.OperationalError:
             # The server closed an idle connection (restart, failover): connect once more.
-            self.close()
-            self._connection = self._connect()
+            # Should that fail too, the broken connection stays, and the next call tries again.
+            broken, self._connection = self._connection, self._connect()
+            with contextlib.suppress(Exception):
+                broken.close()
             self._execute("BEGIN")
 
     def _begin_read(self) -> None:
@@ -103,11 +106,8 @@ def _placeholders(query: str) -> str:
 
 def _passwords(url: str) -> list[str]:
     """The passwords a URL holds, as written and decoded, longest first (to hide them)."""
-    from urllib.parse import unquote, urlsplit
+    from urllib.parse import unquote
 
-    try:
-        found = [urlsplit(url).password or ""]
-    except ValueError:
-        found = []
+    found = [credentials(url)[2] or ""]
     found += [match.group(2).strip("'") for match in PASSWORD_PARAMETER.finditer(url)]
     return sorted({p for raw in found for p in (raw, unquote(raw)) if p}, key=len, reverse=True)

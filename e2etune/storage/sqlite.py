@@ -8,6 +8,7 @@ import sqlite3
 
 from e2etune.errors import SearchStateError
 from e2etune.storage._sql import SQLStorage
+from e2etune.storage.base import UnusableStorageError
 
 _OVERWRITE_HINT = "Pass `overwrite=True` to start a fresh search in this project."
 
@@ -75,7 +76,7 @@ class SQLiteStorage(SQLStorage):
             if rows:
                 self.check_format(rows[0][0])
         if tables:
-            raise SearchStateError(
+            raise UnusableStorageError(
                 f"{self.path} is not an e2etune search state (it holds the tables "
                 f"{sorted(tables)}): it was written by another program. {_OVERWRITE_HINT}")
 
@@ -83,7 +84,7 @@ class SQLiteStorage(SQLStorage):
         if isinstance(error, sqlite3.OperationalError):
             return SearchStateError(f"Could not use the search state in {self.path} ({error}).")
         if isinstance(error, sqlite3.DatabaseError):
-            return SearchStateError(
+            return UnusableStorageError(
                 f"The search state in {self.path} is damaged and cannot be read ({error}). "
                 f"{_OVERWRITE_HINT}")
         return error

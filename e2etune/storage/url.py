@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pathlib
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 SQLITE_SCHEMES = ("sqlite",)
 POSTGRES_SCHEMES = ("postgresql", "postgres")
@@ -32,34 +32,37 @@ def sqlite_path(url: str) -> pathlib.Path:
     return pathlib.Path(rest[1:])
 
 
+def credentials(url: str) -> tuple[str, str | None, str | None, str]:
+    """A URL split as libpq reads it: scheme, user, password (None: none) and what follows '@'.
+
+    The user information ends at the *last* '@', so a password may hold
+    unescaped '#', '?', '/' or '@' (libpq accepts them) and still be found.
+    """
+    scheme, _, rest = url.partition("://")
+    at = rest.rfind("@")
+    if at < 0:
+        return scheme, None, None, rest
+    user, colon, password = rest[:at].partition(":")
+    return scheme, user, password if colon else None, rest[at + 1:]
+
+
 def redact(url: str) -> str:
     """`url` with its password (after the user, or as `password=`) shown as `***`: safe to print."""
     url = PASSWORD_PARAMETER.sub(r"\1***", url)
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-    except ValueError:
-        return "<invalid storage URL>"
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = f":{parts.port}" if parts.port is not None else ""
-    except ValueError:
-        port = ""
-    return urlunsplit((parts.scheme, f"{user}:***@{host}{port}", parts.path, parts.query,
-                       parts.fragment))
+    scheme, user, password, server = credentials(url)
+    if password is None:
+        return url
+    return f"{scheme}://{user}:***@{server}"
 
 
 def describe(url: str) -> str:
     """The server of a database URL as `user@host:port/database`, for messages."""
+    scheme, user, _, server = credentials(url)
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(f"{scheme}://{server}")
         port = parts.port or 5432
     except ValueError:
         return redact(url)
-    user = f"{parts.username}@" if parts.username else ""
+    user = f"{user}@" if user else ""
     database = parts.path.lstrip("/") or "(default database)"
     return f"{user}{parts.hostname or 'localhost'}:{port}/{database}"

@@ -16,6 +16,7 @@ from e2etune.engine.hyperparameters import (
     Choice,
     Fixed,
     Float,
+    HyperParameter,
     Int,
     Parent,
     deserialize,
@@ -109,7 +110,7 @@ def choice_hps(draw):
     elements = draw(st.sampled_from([INT64, FINITE, TEXT, st.booleans()]))
     values = draw(st.lists(elements, min_size=1, max_size=6, unique=True))
     default = draw(st.none() | st.sampled_from(values))
-    ordered = draw(st.none() | st.booleans())
+    ordered = draw(st.none() | (st.just(False) if isinstance(values[0], str) else st.booleans()))
     return Choice("choice", values, ordered=ordered, default=default, conditions=draw(conditions_st))
 
 
@@ -170,7 +171,7 @@ def test_proto_round_trip_keeps_every_value_bit_for_bit(hp):
         Float("a", 1e-4, 1.0, step=10.0, sampling="reverse_log"),
         Choice("a", [1, 2, 3]),
         Choice("a", [0.5, 0.25], default=0.25),
-        Choice("a", ["x", "y"], ordered=True),
+        Choice("a", [3, 1, 2], ordered=False),
         Choice("a", [True, False]),
         Boolean("a", default=True),
         Fixed("a", "v"),
@@ -546,3 +547,57 @@ def test_value_helpers_keep_bools_apart_from_ints():
     assert type(_values.from_proto(_values.to_proto(1))) is int
     with pytest.raises(ValueError, match="empty"):
         _values.from_proto(e2etune_pb2.Value())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: Boolean("flag", default=None), lambda: Fixed("fixed", None),
+     lambda: Choice("act", [{"a": 1}])],
+    ids=["boolean", "fixed", "choice"],
+)
+def test_a_wrongly_typed_value_is_both_a_type_and_a_value_error(make):
+    # Ours is a TypeError; KerasTuner code catches ValueError there.
+    with pytest.raises(TypeError) as raised:
+        make()
+    assert isinstance(raised.value, ValueError)
+
+
+def test_choice_messages_say_what_is_allowed():
+    with pytest.raises(TypeError, match="only `int`, `float`, `str`, or `bool`"):
+        Choice("act", [{"a": 1}, {"a": 2}])
+    with pytest.raises(TypeError, match="only one type"):
+        Choice("act", ["relu", 0])
+    with pytest.raises(ValueError, match="`values` must be provided"):
+        Choice("act", [])
+    with pytest.raises(ValueError, match="'gelu'.*default value should be one of them"):
+        Choice("act", ["relu"], default="gelu")
+
+
+def test_strings_cannot_be_an_ordered_choice():
+    with pytest.raises(ValueError, match=r"ordered=True.*`ordered` must be `False`"):
+        Choice("size", ["small", "large"], ordered=True)
+    assert Choice("size", ["small", "large"], ordered=False).ordered is False
+    assert Choice("size", ["small", "large"]).ordered is False
+    # Numbers and bools may be ordered (bools are not by default).
+    assert Choice("size", [True, False], ordered=True).ordered is True
+    assert Choice("size", [True, False]).ordered is False
+    assert Choice("size", [0.5, 0.1]).ordered is True
+
+
+def test_boolean_maps_false_to_the_lower_half():
+    flag = Boolean("flag")
+    assert flag.value_to_prob(False) == 0.25 and flag.value_to_prob(True) == 0.75
+    assert flag.prob_to_value(0.49) is False and flag.prob_to_value(0.5) is True
+    assert flag.grid_values() == [False, True]
+    with pytest.raises(ValueError, match="'flag'"):
+        flag.value_to_prob(1)
+
+
+def test_the_base_hyperparameter_holds_a_name_and_a_default():
+    base = HyperParameter("base", default=3)
+    assert HyperParameter.from_config(base.get_config()) == base
+    assert base.get_config() == {"name": "base", "default": 3, "conditions": []}
+    for call in (lambda: base.prob_to_value(0.5), lambda: base.value_to_prob(3),
+                 lambda: base.validate_value(3), base.random_sample, base.to_proto):
+        with pytest.raises(NotImplementedError, match="'base'.*Int, Float, Choice"):
+            call()

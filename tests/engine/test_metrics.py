@@ -10,7 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from e2etune.engine.metrics import MetricHistory, MetricObservation, MetricsTracker
+from e2etune.engine.metrics import (
+    MetricHistory,
+    MetricObservation,
+    MetricsTracker,
+    infer_metric_direction,
+)
 from e2etune.protos import e2etune_pb2, parse
 
 QUICK = settings(max_examples=60, deadline=None, derandomize=True, database=None)
@@ -151,3 +156,41 @@ def test_observations_are_64_bit():
     assert restored.get_best_value() == 1 / 3
     assert restored.get_history()[1].value == [0.1 + 1e-12]
     assert proto.direction == e2etune_pb2.MAX and proto.name == "m"
+
+
+def _named(name, module=None):
+    def fn(y_true, y_pred):
+        return y_pred
+    fn.__name__ = name
+    fn.__module__ = module or __name__
+    return fn
+
+
+class _FakeMetric:
+    def __init__(self, name):
+        self.name = name
+
+
+@pytest.mark.parametrize("metric, direction", [
+    ("MAE", "min"), ("Val_Accuracy", "max"), ("ce", "min"), ("val_weighted_ce", "min"),
+    ("weighted_acc", "max"), ("my_metric", None),
+    (_named("categorical_accuracy"), "max"), (_named("my_metric_fn"), None),
+    # Any function of Keras' losses module is minimized, whatever its name.
+    (_named("my_metric_fn", "keras.src.losses.losses"), "min"),
+    (_FakeMetric("precision"), "max"), (_FakeMetric("false_positives"), "min"),
+    (_FakeMetric("my_metric"), None), (object(), None),
+])
+def test_direction_is_inferred_from_names_functions_and_metric_objects(metric, direction):
+    assert infer_metric_direction(metric) == direction
+
+
+def test_a_registered_metric_gets_the_inferred_direction_whatever_its_case():
+    tracker = MetricsTracker(["Val_AUC", "MSE"])
+    assert tracker.get_direction("Val_AUC") == "max" and tracker.get_direction("MSE") == "min"
+
+
+def test_metrics_tracking_is_keras_tuners_name_for_the_metrics_module():
+    from e2etune.engine import metrics, metrics_tracking
+
+    for name in ("MetricObservation", "MetricHistory", "MetricsTracker", "infer_metric_direction"):
+        assert getattr(metrics_tracking, name) is getattr(metrics, name)

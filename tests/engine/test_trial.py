@@ -113,3 +113,22 @@ def test_summary_shows_active_values_only():
 def test_status_groups():
     assert set(TrialStatus.ENDED) < set(TrialStatus.ALL)
     assert TrialStatus.RUNNING not in TrialStatus.ENDED and TrialStatus.IDLE not in TrialStatus.ENDED
+
+
+def test_status_none_is_the_unspecified_enum_value():
+    assert TrialStatus.to_proto(None) == e2etune_pb2.TRIAL_STATUS_UNSPECIFIED
+    assert TrialStatus.from_proto(e2etune_pb2.TRIAL_STATUS_UNSPECIFIED) is None
+
+
+@pytest.mark.parametrize("convert, bad", [(TrialStatus.to_proto, "DONE"), (TrialStatus.to_proto, "running"),
+                                          (TrialStatus.from_proto, 42)])
+def test_an_unknown_status_is_refused(convert, bad):
+    with pytest.raises(ValueError, match=f"Unknown status {bad!r}"):
+        convert(bad)
+
+
+def test_summary_of_a_failed_trial_shows_its_error(capsys):
+    trial = Trial(HyperParameters(), trial_id="7", status=TrialStatus.FAILED,
+                  message="Traceback ...\nKeyError: 'x'")
+    trial.summary()
+    assert "Traceback ...\nKeyError: 'x'" in capsys.readouterr().out

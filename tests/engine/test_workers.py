@@ -185,7 +185,7 @@ def test_a_stopped_workers_lease_expires_and_its_late_result_is_refused(tmp_path
         os.kill(pid, signal.SIGCONT)
     err = finish(first)
     assert first.returncode == 0, err
-    assert f"result of trial {trial_id} is refused" in err
+    assert f"Refused the result of trial {trial_id}" in err
     oracle = saved_oracle(config)
     trial = oracle.get_trial(trial_id)
     assert trial.status == TrialStatus.COMPLETED and trial.crashes == 1

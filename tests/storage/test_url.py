@@ -40,7 +40,10 @@ def test_an_sqlite_url_without_a_file_is_refused(url):
     ("postgresql://u:s3cret@h:5432/db", "postgresql://u:***@h:5432/db"),
     ("postgresql://u:s3%40cret@h/db", "postgresql://u:***@h/db"),
     ("postgresql://u:s3cret@[::1]:6000/db", "postgresql://u:***@[::1]:6000/db"),
-    ("postgresql://u:s3cret@h:notaport/db", "postgresql://u:***@h/db"),
+    ("postgresql://u:s3cret@h:notaport/db", "postgresql://u:***@h:notaport/db"),
+    # libpq ends the user information at the last '@': '#', '?', '/' may stand in a password.
+    ("postgresql://u:s3#cret@h/db", "postgresql://u:***@h/db"),
+    ("postgresql://u:s3/c?ret@h:5432/db", "postgresql://u:***@h:5432/db"),
     ("postgresql://:s3cret@h/db?sslmode=require", "postgresql://:***@h/db?sslmode=require"),
     ("postgresql://u@h/db?password=s3cret", "postgresql://u@h/db?password=***"),
     ("postgresql://u@h/db?sslmode=require&PASSWORD=s3cret&x=1",
@@ -48,7 +51,7 @@ def test_an_sqlite_url_without_a_file_is_refused(url):
     ("host=h user=u password=s3cret dbname=db", "host=h user=u password=*** dbname=db"),
     ("host=h password = 's3 cret' dbname=db", "host=h password = *** dbname=db"),
     ("mysql://u:s3cret@h/db", "mysql://u:***@h/db"),
-    ("postgresql://u:s3cret@[::1/db", "<invalid storage URL>"),
+    ("postgresql://u:s3cret@[::1/db", "postgresql://u:***@[::1/db"),
 ])
 def test_redact_hides_the_password(url, shown):
     redacted = redact(url)
@@ -68,7 +71,8 @@ def test_redact_leaves_a_url_without_a_password_as_it_is(url):
     ("postgresql://db.example:6543/search", "db.example:6543/search"),
     ("postgresql://u@db.example", "u@db.example:5432/(default database)"),
     ("postgresql:///search", "localhost:5432/search"),
-    ("postgresql://u:s3cret@h:notaport/db", "postgresql://u:***@h/db"),
+    ("postgresql://u:s3cret@h:notaport/db", "postgresql://u:***@h:notaport/db"),
+    ("postgresql://u:s3#cr/et@db.example:6543/search", "u@db.example:6543/search"),
 ])
 def test_describe_names_the_server_and_database_without_the_password(url, described):
     assert describe(url) == described

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import abc
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 from e2etune.engine.conditions import Parent
@@ -25,12 +24,14 @@ def bin_index(prob: float, n: int) -> int:
     return min(int(float(prob) * n), n - 1) if prob > 0 else 0
 
 
-class HyperParameter(abc.ABC):
+class HyperParameter:
     """A named hyperparameter with a default value and activation conditions.
 
     Every type maps its values to and from the unit interval
     (`value_to_prob`, `prob_to_value`), which is what the optimizers search;
     a uniform probability maps to a value drawn with the type's sampling.
+    The base class itself holds only a name and a default (as KerasTuner's
+    does); the types below it define the values.
 
     Args:
         name: The hyperparameter's name, unique within a search space.
@@ -70,17 +71,17 @@ class HyperParameter(abc.ABC):
         """
         return self.prob_to_value(make_rng(seed).random())
 
-    @abc.abstractmethod
     def prob_to_value(self, prob: float) -> Any:
         """Maps a number in [0, 1] to a value; uniform input gives the type's sampling."""
+        raise self._not_a_type("prob_to_value")
 
-    @abc.abstractmethod
     def value_to_prob(self, value: Any) -> float:
         """Maps a value to [0, 1]; the inverse of `prob_to_value` on its values."""
+        raise self._not_a_type("value_to_prob")
 
-    @abc.abstractmethod
     def validate_value(self, value: Any) -> Any:
         """Returns `value` as this type stores it, or raises `ValueError` naming what is allowed."""
+        raise self._not_a_type("validate_value")
 
     def grid_values(self) -> list:
         """The values a grid search visits, sorted; `values` for discrete types."""
@@ -99,28 +100,35 @@ class HyperParameter(abc.ABC):
         config["conditions"] = [Parent.from_config(c) for c in config.get("conditions", [])]
         return cls(**config)
 
-    @abc.abstractmethod
     def _spec_to_proto(self) -> Any:
         """Returns the type-specific protobuf message."""
+        raise self._not_a_type("to_proto")
 
     @classmethod
-    @abc.abstractmethod
     def _from_spec(cls, name: str, spec: Any, conditions: list[Parent]) -> "HyperParameter":
         """Makes the hyperparameter from its type-specific protobuf message."""
+        raise NotImplementedError(f"{cls.__name__} has no protobuf form; use a subclass.")
 
     def to_proto(self) -> e2etune_pb2.HyperParameter:
         """Returns the hyperparameter as a protobuf message (a fresh copy each call)."""
         key = (self.name, tuple(repr(c) for c in self.conditions))
         cached = self.__dict__.get("_proto_cache")
         if cached is None or cached[0] != key:
+            spec = self._spec_to_proto()
             proto = e2etune_pb2.HyperParameter(
                 name=self.name, conditions=[c.to_proto() for c in self.conditions]
             )
-            getattr(proto, self.proto_field).CopyFrom(self._spec_to_proto())
+            getattr(proto, self.proto_field).CopyFrom(spec)
             cached = self.__dict__["_proto_cache"] = (key, proto)
         copy = e2etune_pb2.HyperParameter()
         copy.CopyFrom(cached[1])
         return copy
+
+    def _not_a_type(self, method: str) -> NotImplementedError:
+        return NotImplementedError(
+            f"{self._describe()}: the base `HyperParameter` has no values, so `{method}` "
+            "is not defined; use Int, Float, Choice, Boolean or Fixed."
+        )
 
     def _describe(self) -> str:
         return f"{type(self).__name__} {self.name!r}"

@@ -61,6 +61,11 @@ class Choice(_Listed):
         super().__init__(name, conditions=conditions)
         self._choices = self._check_values(values)
         numeric = not isinstance(self._choices[0], (str, bool))
+        if ordered and isinstance(self._choices[0], str):
+            raise ValueError(
+                f"{self._describe()}: ordered=True needs numbers, and the values "
+                f"{self._choices!r} are strings; for them `ordered` must be `False` (or None)."
+            )
         self.ordered = numeric if ordered is None else bool(ordered)
         if default is None:
             self._default = self._choices[0]
@@ -73,14 +78,19 @@ class Choice(_Listed):
         try:
             values = [_values.to_python(v) for v in values]
         except (TypeError, ValueError) as error:
-            raise type(error)(f"{self._describe()}: {error}") from None
+            hint = " A Choice can contain only `int`, `float`, `str`, or `bool` values."
+            hint = hint if isinstance(error, TypeError) else ""
+            raise type(error)(f"{self._describe()}: {error}{hint}") from None
         if not values:
-            raise ValueError(f"{self._describe()}: values is empty. Give at least one value.")
+            raise ValueError(
+                f"{self._describe()}: values is empty; `values` must be provided, "
+                "with at least one value."
+            )
         types = sorted({type(v).__name__ for v in values})
         if len(types) > 1:
             raise TypeError(
                 f"{self._describe()}: values mix types ({', '.join(types)}) in {values!r}. "
-                "All values of a Choice must have one type."
+                "A Choice can contain only one type of value."
             )
         if any(isinstance(v, float) and math.isnan(v) for v in values):
             raise ValueError(f"{self._describe()}: values contain NaN, which cannot be chosen.")
@@ -98,7 +108,7 @@ class Choice(_Listed):
         except (TypeError, ValueError):
             raise ValueError(
                 f"{self._describe()}: default {default!r} is not one of the values "
-                f"{self._choices!r}."
+                f"{self._choices!r}; the default value should be one of them."
             ) from None
 
     @property
@@ -149,13 +159,27 @@ class Boolean(_Listed):
     ) -> None:
         super().__init__(name, conditions=conditions)
         if not isinstance(default, bool) and not (hasattr(default, "dtype") and default.dtype == bool):
-            raise TypeError(f"{self._describe()}: default must be True or False; got {default!r}.")
+            raise _values.ValueTypeError(
+                f"{self._describe()}: default must be a Python boolean, True or False; "
+                f"got {default!r}."
+            )
         self._default = bool(default)
 
     @property
     def values(self) -> list:
-        """`[False, True]`."""
+        """`[False, True]` (KerasTuner lists `[True, False]`)."""
         return [False, True]
+
+    def grid_values(self) -> list:
+        """`[False, True]`, sorted."""
+        return [False, True]
+
+    def prob_to_value(self, prob: float) -> bool:
+        # False is the lower half of [0, 1], whatever the order of `values`.
+        return bool(prob >= 0.5)
+
+    def value_to_prob(self, value: Any) -> float:
+        return 0.75 if self.validate_value(value) else 0.25
 
     def _spec_to_proto(self) -> Any:
         return e2etune_pb2.BooleanSpec(default=self.default)
