@@ -30,6 +30,7 @@ from e2etune.engine.hyperparameters import HyperParameter, HyperParameters
 from e2etune.engine.trial import Trial, TrialStatus
 from e2etune.protos import e2etune_pb2, parse
 from e2etune.storage import (
+    OVERWRITE_HINT,
     BaseStorage,
     Changes,
     StateRecord,
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 
 #: Version of the oracle state written by this code; another version is refused.
 STATE_VERSION = 1
-_OVERWRITE_HINT = "Pass `overwrite=True` to start a fresh search in this project."
 _LOG = logging.getLogger("e2etune")
 
 #: Oracles with an open search, left cleanly when the interpreter exits.
@@ -176,7 +176,7 @@ class SearchSync:
                 self._written_state = changes.state.data
         except (ValueError, TypeError, KeyError, UnicodeDecodeError) as error:
             raise errors.SearchStateError(
-                f"The search in {self._where()} cannot be loaded ({error}). {_OVERWRITE_HINT}"
+                f"The search in {self._where()} cannot be loaded ({error}). {OVERWRITE_HINT}"
             ) from None
 
     def _space(self: "Oracle", source: StorageTransaction | None,
@@ -257,7 +257,7 @@ class SearchSync:
             raise errors.SearchStateError(
                 f"The oracle state in {self._where()} was written by {age} e2etune (state "
                 f"version {state.format_version}; this version reads {STATE_VERSION}). "
-                f"{_OVERWRITE_HINT}")
+                f"{OVERWRITE_HINT}")
         if state.oracle_class and state.oracle_class != type(self).__name__:
             raise errors.SearchStateError(
                 f"The search in {self._where()} is run by {state.oracle_class}, not "
@@ -279,7 +279,7 @@ class SearchSync:
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
             raise errors.SearchStateError(
                 f"The state of {type(self).__name__} in {self._where()} is damaged "
-                f"({type(error).__name__}: {error}). {_OVERWRITE_HINT}") from None
+                f"({type(error).__name__}: {error}). {OVERWRITE_HINT}") from None
 
     def _where(self: "Oracle") -> str:
         if self._storage is None or self.project_dir is None:

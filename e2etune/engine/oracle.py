@@ -280,9 +280,13 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         """
         others = [t for t in self._running.values()
                   if self._holders.get(t.trial_id) != self._token]
-        if not others:
+        if not others and not opening:
             return
         workers, now = transaction.workers(), transaction.now()
+        if opening:  # forget the workers that died between trials
+            for worker in workers.values():
+                if lease.is_gone(worker, now):
+                    transaction.remove_worker(worker.token)
         for trial in others:
             token = self._holders.get(trial.trial_id)
             worker = workers.get(token) if token else None

@@ -173,7 +173,7 @@ class GridSearchOracle(Oracle):
         point = self._next_untried(grid, fingerprint)
         if point is None:
             # Running trials may still declare new hyperparameters that extend the grid.
-            status = TrialStatus.IDLE if self.ongoing_trials else TrialStatus.STOPPED
+            status = TrialStatus.IDLE if self._running else TrialStatus.STOPPED
             return {"status": status, "values": None}
         return {"status": TrialStatus.RUNNING, "values": grid.values(point)}
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from e2etune.errors import SearchStateError
 from e2etune.storage.base import (
+    OVERWRITE_HINT,
     BaseStorage,
     Changes,
     StateRecord,
@@ -56,7 +57,6 @@ DATABASE_NAME = "search.db"
 _LOCK_NAME = "search.lock"
 #: State files of other tools (KerasTuner) that e2etune cannot resume.
 _FOREIGN_STATE_FILES = ("oracle.json",)
-_OVERWRITE_HINT = "Pass `overwrite=True` to start a fresh search in this project."
 
 
 def __getattr__(name: str) -> Any:
@@ -137,11 +137,11 @@ def _check_no_foreign_state(project_dir: pathlib.Path) -> None:
     if foreign:
         raise SearchStateError(
             f"{project_dir} holds a search saved by KerasTuner ({', '.join(foreign)}), which "
-            f"e2etune cannot resume. {_OVERWRITE_HINT} Or choose another `project_name`.")
+            f"e2etune cannot resume. {OVERWRITE_HINT} Or choose another `project_name`.")
     if project_dir.is_dir() and any(p.is_dir() for p in project_dir.glob("trial_*")):
         raise SearchStateError(
             f"{project_dir} has trial folders but no search state ({DATABASE_NAME} is missing, "
-            f"so the search cannot be resumed). {_OVERWRITE_HINT}")
+            f"so the search cannot be resumed). {OVERWRITE_HINT}")
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from typing import Any, Iterator, Sequence
 
 from e2etune.errors import SearchStateError
 from e2etune.storage.base import (
+    OVERWRITE_HINT,
     BaseStorage,
     Changes,
     StateRecord,
@@ -26,8 +27,6 @@ from e2etune.storage.base import (
 
 #: Version of the layout of the tables; a database of another version is refused.
 FORMAT_VERSION = 2
-#: The enum value of `TrialStatus.RUNNING` in the protobuf schema.
-RUNNING = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS e2etune_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,7 +57,6 @@ CREATE TABLE IF NOT EXISTS e2etune_trials (
     PRIMARY KEY (project_id, trial_id)
 );
 CREATE INDEX IF NOT EXISTS e2etune_trials_by_revision ON e2etune_trials (project_id, revision);
-CREATE INDEX IF NOT EXISTS e2etune_trials_by_status ON e2etune_trials (project_id, status);
 CREATE TABLE IF NOT EXISTS e2etune_workers (
     project_id BIGINT NOT NULL,
     token TEXT NOT NULL,
@@ -69,7 +67,6 @@ CREATE TABLE IF NOT EXISTS e2etune_workers (
     PRIMARY KEY (project_id, token)
 )
 """
-_OVERWRITE_HINT = "Pass `overwrite=True` to start a fresh search in this project."
 
 
 class SQLStorage(BaseStorage):
@@ -163,7 +160,7 @@ class SQLStorage(BaseStorage):
         rows = self._rows("SELECT value FROM e2etune_meta WHERE key = 'format_version'")
         if not rows:
             raise UnusableStorageError(
-                f"The storage {self.url} has no format version: it is damaged. {_OVERWRITE_HINT}")
+                f"The storage {self.url} has no format version: it is damaged. {OVERWRITE_HINT}")
         self.check_format(rows[0][0])
 
     def check_format(self, version: Any) -> None:
@@ -177,7 +174,7 @@ class SQLStorage(BaseStorage):
         except (TypeError, ValueError):
             raise UnusableStorageError(
                 f"The storage {self.url} has an invalid format version {version!r}: it is "
-                f"damaged. {_OVERWRITE_HINT}") from None
+                f"damaged. {OVERWRITE_HINT}") from None
         if version != FORMAT_VERSION:
             newer = version > FORMAT_VERSION
             what = "Upgrade e2etune to read it, or" if newer else "It cannot be resumed:"

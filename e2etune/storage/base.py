@@ -28,6 +28,9 @@ import dataclasses
 
 from e2etune.errors import SearchStateError
 
+#: What every message about an unusable saved search ends with.
+OVERWRITE_HINT = "Pass `overwrite=True` to start a fresh search in this project."
+
 
 class UnusableStorageError(SearchStateError):
     """The storage holds no usable search state: damaged, another program's, or another version.

@@ -8,9 +8,7 @@ import sqlite3
 
 from e2etune.errors import SearchStateError
 from e2etune.storage._sql import SQLStorage
-from e2etune.storage.base import UnusableStorageError
-
-_OVERWRITE_HINT = "Pass `overwrite=True` to start a fresh search in this project."
+from e2etune.storage.base import OVERWRITE_HINT, UnusableStorageError
 
 
 class SQLiteStorage(SQLStorage):
@@ -78,7 +76,7 @@ class SQLiteStorage(SQLStorage):
         if tables:
             raise UnusableStorageError(
                 f"{self.path} is not an e2etune search state (it holds the tables "
-                f"{sorted(tables)}): it was written by another program. {_OVERWRITE_HINT}")
+                f"{sorted(tables)}): it was written by another program. {OVERWRITE_HINT}")
 
     def _error(self, error: Exception) -> Exception:
         if isinstance(error, sqlite3.OperationalError):
@@ -86,6 +84,6 @@ class SQLiteStorage(SQLStorage):
         if isinstance(error, sqlite3.DatabaseError):
             return UnusableStorageError(
                 f"The search state in {self.path} is damaged and cannot be read ({error}). "
-                f"{_OVERWRITE_HINT}")
+                f"{OVERWRITE_HINT}")
         return error
 
