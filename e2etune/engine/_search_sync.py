@@ -262,12 +262,12 @@ class SearchSync:
             raise errors.SearchStateError(
                 f"The search in {self._where()} is run by {state.oracle_class}, not "
                 f"{type(self).__name__}: two searches cannot share a project. Use the same tuner "
-                "class, another `project_name`, or `overwrite=True` to start afresh.")
+                "class, another `project_name`, or pass `overwrite=True` to start afresh.")
         if list(state.objectives) != self._objective_protos:
             raise errors.SearchStateError(
                 f"The search in {self._where()} optimizes {_describe(state.objectives)}, not "
                 f"{_describe(self._objective_protos)}: two searches cannot share a project. Use "
-                "the same objective, another `project_name`, or `overwrite=True` to start afresh.")
+                "the same objective, another `project_name`, or pass `overwrite=True` to start afresh.")
 
     def _restore_state(self: "Oracle", state: e2etune_pb2.OracleState) -> None:
         self.seed, self._seed_state = state.seed, state.seed_state

@@ -10,16 +10,23 @@ import socket
 import threading
 import time
 import traceback
+import warnings
 from typing import Any, Callable, Iterator
 
 from e2etune import errors
 from e2etune.engine.display import Display
-from e2etune.engine.hypermodel import HyperModel, get_hypermodel
+from e2etune.engine.hypermodel import HyperModel, _Branches, get_hypermodel
 from e2etune.engine.hyperparameters import HyperParameters
 from e2etune.engine.objective import best_step_of, convert_to_metrics
 from e2etune.engine.oracle import Oracle
 from e2etune.engine.trial import Trial, TrialStatus
-from e2etune.engine.tuner_utils import all_none, in_package, validate_result
+from e2etune.engine.tuner_utils import (
+    ArgumentTypeError,
+    all_none,
+    in_package,
+    user_stacklevel,
+    validate_result,
+)
 
 
 def _format_error(error: BaseException) -> str:
@@ -39,6 +46,8 @@ ORACLE_OPTIONS = ("heartbeat_interval", "lease_grace", "max_crashes_per_trial")
 _TUNER_NUMBERS = itertools.count()
 #: Longest wait between two asks for a trial while the oracle says to wait.
 _MAX_WAIT = 1.0
+#: Most builds of the hypermodel when the tuner starts, to find its conditional branches.
+_MAX_DISCOVERY_BUILDS = 100
 
 
 def oracle_options(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -61,13 +70,15 @@ class SearchInterrupted(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """Turns SIGTERM into `SearchInterrupted` while the search runs (main thread only).
+def _sigterm_interrupts(leave: Callable[[], None]) -> Iterator[None]:
+    """Turns SIGTERM into `SearchInterrupted` while the search runs.
 
-    The running trial is then given back, not failed, and the process ends
-    as SIGTERM would have ended it.
+    The running trial is then given back, not failed, the worker leaves the
+    search (`leave()`), and the process ends as SIGTERM would have ended
+    it. Only in the main thread, and only where nobody else handles SIGTERM.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
         yield
         return
 
@@ -79,6 +90,8 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
     except SearchInterrupted:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with contextlib.suppress(Exception):
+            leave()
         os.kill(os.getpid(), signal.SIGTERM)
         raise
     finally:
@@ -136,9 +149,10 @@ class BaseTuner:
         self.hypermodel: HyperModel | None = get_hypermodel(hypermodel)
         if self.hypermodel is None and not self._overrides_run_trial():
             raise ValueError(
-                f"{type(self).__name__} got no `hypermodel` and does not override `run_trial`. "
-                "Pass `hypermodel=` (a HyperModel or a build(hp) function), or subclass the "
-                "tuner and override `run_trial(self, trial, *args, **kwargs)`."
+                f"Received `hypermodel=None`: {type(self).__name__} got no `hypermodel` and does "
+                "not override `run_trial`. Pass `hypermodel=` (a HyperModel or a build(hp) "
+                "function), or subclass the tuner and override "
+                "`run_trial(self, trial, *args, **kwargs)`."
             )
         if oracle is None:
             oracle = self._default_oracle(**oracle_kwargs)
@@ -148,15 +162,22 @@ class BaseTuner:
                 "to the oracle you pass or, without `oracle=`, to the tuner."
             )
         if not isinstance(oracle, Oracle):
-            raise TypeError(f"`oracle` must be an e2etune Oracle; got {type(oracle).__name__}.")
+            raise ArgumentTypeError(
+                f"Expected `oracle` argument to be an instance of `Oracle` (such as "
+                f"`e2etune.oracles.RandomSearchOracle(...)`); got {oracle!r} of type "
+                f"{type(oracle).__name__}."
+            )
         self.oracle = oracle
-        self.directory = os.fspath(directory) if directory is not None else "."
+        #: As given (a `str` or a path object); `project_dir` is always a `str`.
+        self.directory = directory if directory is not None else "."
         self.project_name = project_name or "untitled_project"
         self.tuner_id = tuner_id or default_tuner_id()
         self.logger = logger
         self.oracle._set_project_dir(self.directory, self.project_name, overwrite=overwrite,
                                      storage=storage)
         self._display = Display(self.oracle)
+        # KerasTuner code reads the trial numbers shown from `oracle._display`.
+        self.oracle._display = self._display
         self._populate_initial_space()
 
     @classmethod
@@ -170,13 +191,30 @@ class BaseTuner:
         return BayesianOptimizationOracle(**oracle_kwargs)
 
     def _populate_initial_space(self) -> None:
-        """Runs the hypermodel's declarations once so the space is known before the search."""
+        """Declares the hypermodel's whole space to the oracle before the search.
+
+        `declare_hyperparameters` runs once; then the model is built with the
+        default values, and again for each conditional scope that no build
+        entered with its conditions met (its parents set to make it active),
+        so that the hyperparameters of every branch are known.
+        """
         if self.hypermodel is None:
             return
         hp = self.oracle.get_space()
         self.hypermodel.declare_hyperparameters(hp)
-        self._discover_space(hp)
         self.oracle.update_space(hp)
+        branches, values = _Branches(), {}
+        for _ in range(_MAX_DISCOVERY_BUILDS):
+            hp = self.oracle.get_space()
+            # New entries reach the oracle, which refuses them if it must (naming them all).
+            hp.allow_new_entries = True
+            hp.values.update(values)
+            with branches.watch(hp):
+                self._discover_space(hp)
+            self.oracle.update_space(hp)
+            values = branches.next_values()
+            if values is None:
+                break
 
     def _discover_space(self, hp: HyperParameters) -> None:
         """Declares the hypermodel's hyperparameters into `hp` (the Keras tuner builds a model)."""
@@ -194,7 +232,7 @@ class BaseTuner:
         self._display.verbose = fit_kwargs.get("verbose", 1)
         self.on_search_begin()
         wait = 0.0
-        with _sigterm_interrupts():
+        with _sigterm_interrupts(self.oracle.close):
             while True:
                 trial = self.oracle.create_trial(self.tuner_id)
                 if trial.status == TrialStatus.STOPPED:
@@ -207,10 +245,10 @@ class BaseTuner:
                 try:
                     self.on_trial_begin(trial)
                     self._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
+                    self.on_trial_end(trial)
                 except BaseException:
-                    self.oracle.release_trial(trial.trial_id)
+                    self.oracle.release_trial(trial.trial_id)  # nothing if it ended
                     raise
-                self.on_trial_end(trial)
         self.on_search_end()
 
     def _try_run_and_update_trial(self, trial: Trial, *fit_args: Any, **fit_kwargs: Any) -> None:
@@ -235,9 +273,15 @@ class BaseTuner:
     def _report_results(self, trial: Trial, results: Any) -> None:
         """Converts what the trial returned to metrics and gives them to the oracle."""
         objective = self.oracle.objective
+        source = f"{type(self).__name__}.run_trial()"
         if all_none(results) and self.oracle.get_trial(trial.trial_id).metrics.exists(objective.name):
-            return  # The trial reported its metrics itself with `oracle.update_trial`.
-        validate_result(results, f"{type(self).__name__}.run_trial()")
+            warnings.warn(
+                f"{source} reported its metrics with `self.oracle.update_trial(...)` and returned "
+                "None. This works, but is deprecated (as in KerasTuner): Please remove the call "
+                "and return the metrics from run_trial instead, e.g. `return {'loss': loss}`.",
+                DeprecationWarning, stacklevel=user_stacklevel())
+            return
+        validate_result(results, source, objective)
         metrics = convert_to_metrics(results, objective)
         single = results[0] if isinstance(results, (list, tuple)) and len(results) == 1 else results
         self.oracle.update_trial(trial.trial_id, metrics, step=best_step_of(single, objective))

@@ -109,8 +109,9 @@ def copy_callbacks(callbacks: list) -> list:
         except Exception as error:
             raise errors.FatalValueError(
                 f"The callback {type(callback).__name__} cannot be copied ({type(error).__name__}: "
-                f"{error}). Every training run of the search gets its own copy of the callbacks "
-                "given to `search()`, so they must support `copy.deepcopy`: do not keep open "
+                f"{error}). All callbacks used during a search should be deep-copyable: every "
+                "training run of the search gets its own copy of the callbacks given to "
+                "`search()`, made with `copy.deepcopy`. Do not keep open "
                 "files, locks, sessions or models in them (open them in `on_train_begin`), "
                 "define `__deepcopy__`, or create the callback inside `run_trial` / "
                 "`HyperModel.fit` instead."
@@ -197,7 +198,7 @@ def _classes() -> tuple[type, type]:
         def __deepcopy__(self, memo: dict) -> "_Shared":
             return self
 
-    class BestModelCheckpoint(_Shared):
+    class SaveBestEpoch(_Shared):
         """Keeps the best epoch of the best training run of a trial (see `make_checkpoint`)."""
 
         def __init__(self, objective: Objective, trial_dir: str, whole_model: bool = True) -> None:
@@ -284,7 +285,7 @@ def _classes() -> tuple[type, type]:
             if os.path.exists(os.path.join(self.trial_dir, MODEL_FILE)):
                 os.remove(os.path.join(self.trial_dir, MODEL_FILE))
 
-    class TunerHooks(_Shared):
+    class TunerCallback(_Shared):
         """Calls the tuner's epoch and batch hooks with the trial and the model."""
 
         def __init__(self, tuner: Any, trial: Any) -> None:
@@ -304,4 +305,4 @@ def _classes() -> tuple[type, type]:
         def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
             self.tuner.on_batch_end(self.trial, self.model, batch, logs=logs)
 
-    return BestModelCheckpoint, TunerHooks
+    return SaveBestEpoch, TunerCallback

@@ -27,14 +27,17 @@ class Display:
         self.oracle = oracle
         self.verbose = verbose
         self._started: dict[str, float] = {}
+        #: The number shown for each trial id: its place among the search's trials,
+        #: counting those of earlier runs and of other workers.
+        self.trial_number: dict[str, int] = {}
 
     def on_trial_begin(self, trial: Trial) -> None:
         """Remembers when the trial started and shows its values."""
         self._started[trial.trial_id] = time.monotonic()
+        number = self.trial_number.setdefault(trial.trial_id, len(self.oracle.trials))
         if not self.verbose:
             return
         total = self.oracle.max_trials
-        number = len(self.oracle.trials)
         count = f"{number}/{total}" if total else f"{number}"
         values = trial.display_hyperparameters() or "default values"
         print(f"\nTrial {count} (id {trial.trial_id}): {values}", flush=True)

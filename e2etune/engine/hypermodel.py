@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+from typing import Any, Callable, Iterator
 
+from e2etune.engine.conditions import Parent, all_active
 from e2etune.engine.hyperparameters import HyperParameters
+from e2etune.engine.tuner_utils import ArgumentTypeError
 
 
 class HyperModel:
@@ -63,12 +66,68 @@ class DefaultHyperModel(HyperModel):
 
 
 def get_hypermodel(hypermodel: Any) -> HyperModel | None:
-    """Returns `hypermodel` as a `HyperModel` (a function is wrapped), or None."""
+    """Returns `hypermodel` as a `HyperModel` (a function is wrapped), or None.
+
+    Raises:
+        TypeError: (also a `ValueError`) for anything else.
+    """
     if hypermodel is None or isinstance(hypermodel, HyperModel):
         return hypermodel
     if callable(hypermodel):
         return DefaultHyperModel(hypermodel)
-    raise TypeError(
-        f"`hypermodel` must be a `HyperModel` or a function `build(hp)` returning a model; "
-        f"got {hypermodel!r} of type {type(hypermodel).__name__}."
+    raise ArgumentTypeError(
+        f"The `hypermodel` argument should be either a `HyperModel` or a function `build(hp)` "
+        f"returning a model; got {hypermodel!r} of type {type(hypermodel).__name__}."
     )
+
+
+def _key(conditions: list[Parent]) -> tuple:
+    return tuple((c.name, repr(c.values)) for c in conditions)
+
+
+class _Branches:
+    """Finds the conditional branches that the builds of a hypermodel have not entered yet.
+
+    `watch(hp)` records each `hp.conditional_scope` a build opens, with the
+    scopes around it, and whether its conditions held. `next_values()` then
+    gives parent values that make one branch that never ran active (each
+    branch is tried once), so that building again declares its
+    hyperparameters.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple, list[Parent]] = {}
+        self._done: set[tuple] = set()
+
+    @contextlib.contextmanager
+    def watch(self, hp: HyperParameters) -> Iterator[None]:
+        """Records the conditional scopes that code opens on `hp` inside this context."""
+        stack: list[Parent] = []
+        opened = hp.conditional_scope
+
+        @contextlib.contextmanager
+        def conditional_scope(parent_name: str, parent_values: Any) -> Iterator[None]:
+            with opened(parent_name, parent_values):
+                stack.append(Parent(hp.get_hyperparameter(parent_name).name, parent_values))
+                key = _key(stack)
+                self._seen.setdefault(key, list(stack))
+                if all_active(stack, hp.values):
+                    self._done.add(key)
+                try:
+                    yield
+                finally:
+                    stack.pop()
+
+        hp.conditional_scope = conditional_scope
+        try:
+            yield
+        finally:
+            del hp.conditional_scope
+
+    def next_values(self) -> dict[str, Any] | None:
+        """Parent values that activate a branch not entered yet, or None when all were."""
+        for key, conditions in self._seen.items():
+            if key not in self._done:
+                self._done.add(key)
+                return {c.name: c.values[0] for c in conditions}
+        return None

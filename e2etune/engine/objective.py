@@ -144,9 +144,9 @@ def create_objective(objective: Any) -> Objective:
         direction = infer_metric_direction(objective)
         if direction is None:
             raise ValueError(
-                f"Could not infer whether to minimize or maximize the objective "
-                f"{objective!r}. Pass `objective=e2etune.Objective({objective!r}, "
-                "direction='min')` (or 'max')."
+                f"Could not infer optimization direction (whether to minimize or maximize) "
+                f"for the objective {objective!r}. Pass "
+                f"`objective=e2etune.Objective({objective!r}, direction='min')` (or 'max')."
             )
         return Objective(objective, direction)
     if isinstance(objective, (list, tuple)):

@@ -553,6 +553,8 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
                 "`allow_new_entries` is `False`. Declare them in `hyperparameters`, or pass "
                 "`allow_new_entries=True`."
             )
+        if not self.tune_new_entries:  # they keep their defaults, outside the space
+            return False
         self.hyperparameters.merge(new)
         self._on_space_changed()
         return True

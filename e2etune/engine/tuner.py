@@ -159,18 +159,18 @@ class Tuner(BaseTuner):
     # Building models.
 
     def _discover_space(self, hp: HyperParameters) -> None:
+        # What the build returns is checked when a trial builds it (see `_check_model`).
         with tuner_utils.maybe_distribute(self.distribution_strategy):
-            model = self.hypermodel.build(hp)
-        self._check_model(model)
+            self.hypermodel.build(hp)
 
     def _check_model(self, model: Any) -> None:
         build = f"{type(self.hypermodel).__name__}.build(hp)"
         if isinstance(self.hypermodel, DefaultHyperModel):
-            build = f"The build function {getattr(self.hypermodel._build, '__name__', '')}(hp)"
+            build = f"function {getattr(self.hypermodel._build, '__name__', '')}(hp)"
         if model is None:
             raise errors.FatalTypeError(
-                f"{build} returned None instead of a model. End it with `return model`, "
-                "returning a compiled Keras model."
+                f"Expected the model-building {build} to return a compiled Keras model; it "
+                "returned None. End it with `return model`."
             )
         if type(self.hypermodel).fit is not HyperModel.fit:
             return  # A custom fit may train any kind of model.
@@ -178,7 +178,8 @@ class Tuner(BaseTuner):
 
         if not isinstance(model, keras.Model):
             raise errors.FatalTypeError(
-                f"{build} returned {model!r} of type {type(model).__name__}, not a Keras model. "
+                f"Expected the model-building {build} to return a Keras model; it returned "
+                f"{model!r} of type {type(model).__name__}. "
                 "Return a compiled `keras.Model`, or override `HyperModel.fit` to train "
                 "other kinds of models."
             )
@@ -199,7 +200,7 @@ class Tuner(BaseTuner):
         size = tuner_utils.count_params(model) if self.max_model_size else None
         if size is not None and size > self.max_model_size:
             raise errors.FailedTrialError(
-                f"The model has {size} parameters, more than `max_model_size="
+                f"Oversized model: it has {size} parameters, more than `max_model_size="
                 f"{self.max_model_size}`; the trial is skipped."
             )
         return model
@@ -348,7 +349,8 @@ class Tuner(BaseTuner):
             if tuner_utils.names_parameter(fit, name):
                 kwargs.setdefault(name, value)
         results = fit(hp, model, *args, **kwargs)
-        tuner_utils.validate_result(results, f"{type(self.hypermodel).__name__}.fit()")
+        tuner_utils.validate_result(results, f"{type(self.hypermodel).__name__}.fit()",
+                                    self.oracle.objective)
         return results
 
     # Models of finished trials.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+import zipfile
 from typing import Any, Callable
 
 from e2etune.engine.callbacks import BUILD_CONFIG_FILE, MODEL_FILE, WEIGHTS_FILE
@@ -83,15 +84,48 @@ def _load_whole(path: str, trial_id: str, build: Callable[[], Any] | None,
         ) from error
 
 
-def rebuild(build: Callable[[], Any], path: str) -> Any:
-    """Builds a model with `build()` and loads the weights saved in `path` into it."""
-    model = build()
+def _saved_build_config(path: str) -> dict | None:
+    """How the saved model was built (its input shapes): from `build_config.json` beside a
+    weights file, or from the configuration inside a whole `.keras` model."""
     config_path = os.path.join(os.path.dirname(path), BUILD_CONFIG_FILE)
-    if not getattr(model, "built", True) and os.path.exists(config_path):
-        with open(config_path) as file:
-            build_config = json.load(file)
+    try:
+        if path.endswith(".keras"):
+            with zipfile.ZipFile(path) as archive:
+                return json.loads(archive.read("config.json")).get("build_config")
+        if os.path.exists(config_path):
+            with open(config_path) as file:
+                return json.load(file)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        pass
+    return None
+
+
+def _build_like_saved(model: Any, build_config: dict) -> None:
+    """Builds `model` for the inputs of the saved one (calling it on zeros if Keras cannot)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras warns when it cannot build the model itself.
+        model.build_from_config(build_config)
+    shape = build_config.get("input_shape")
+    is_shape = isinstance(shape, (list, tuple)) and all(
+        d is None or isinstance(d, int) for d in shape)
+    if not model.built and is_shape and shape:
+        import numpy as np
+
+        dtype = getattr(model, "input_dtype", None) or "float32"
+        model(np.zeros([1 if d is None else d for d in shape], dtype=dtype))
+
+
+def rebuild(build: Callable[[], Any], path: str) -> Any:
+    """Builds a model with `build()` and loads the weights saved in `path` into it.
+
+    A model that is not built yet (a subclassed model, say) is first built
+    with the input shapes of the saved one.
+    """
+    model = build()
+    if not getattr(model, "built", True):
+        build_config = _saved_build_config(path)
         if build_config:
-            model.build_from_config(build_config)
+            _build_like_saved(model, build_config)
     with warnings.catch_warnings():
         # A fresh model's optimizer has no variables yet; predictions need only the weights.
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")

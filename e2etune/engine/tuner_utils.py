@@ -16,12 +16,17 @@ import sys
 from typing import Any, Callable, Iterator
 
 from e2etune import errors
+from e2etune.engine.objective import DefaultObjective
 
-_RESULT_HELP = (
-    "Return the objective's value (a number), a dict of metrics such as "
+_RESULT_KINDS = (
+    "a number (the objective's value), a dict of metrics such as "
     "`model.evaluate(x_val, y_val, return_dict=True)`, the `History` of `model.fit(...)`, "
-    "or a list of these (one per execution)."
+    "or a list of these (one per execution)"
 )
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type: a `TypeError`, and a `ValueError` as KerasTuner raises."""
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -47,38 +52,55 @@ def is_model(value: Any) -> bool:
     return callable(getattr(value, "fit", None)) and callable(getattr(value, "predict", None))
 
 
-def validate_result(result: Any, source: str) -> None:
+def validate_result(result: Any, source: str, objective: Any = None) -> None:
     """Raises a clear `FatalTypeError` for results no trial may return.
 
-    Catches None, strings and models; the other cases (numbers, dicts,
-    histories and lists of these, or the rest) are left to
-    `convert_to_metrics`, which names them.
+    Catches None, strings and models, and, when no objective was given (the
+    default objective), dicts of metrics: which of them to optimize would be
+    a guess. The other cases (numbers, dicts, histories and lists of these,
+    or the rest) are left to `convert_to_metrics`, which names them.
 
     Args:
         result: What `source` returned.
         source: The function that returned it, for the message, e.g. "HyperModel.fit()".
+        objective: The search's objective, when known.
     """
     if isinstance(result, (list, tuple)):
         for item in result:
-            validate_result(item, source)
+            validate_result(item, source, objective)
         return
+    expected = f"the tuner expects {source} to be one of: {_RESULT_KINDS}."
     if result is None:
         raise errors.FatalTypeError(
-            f"{source} returned None (did it forget `return`?). {_RESULT_HELP} Code that records "
-            "its metrics itself with `self.oracle.update_trial(...)` may return None only if "
-            "those metrics include the objective."
+            f"{source} returned None. Did you forget to `return` the metrics? Note that "
+            f"{expected} (Code that reports its metrics with `self.oracle.update_trial(...)` "
+            "may still return None, a deprecated use, if those metrics include the objective.)"
         )
     if isinstance(result, (str, bytes)):
         raise errors.FatalTypeError(
-            f"{source} returned the string {result!r}. {_RESULT_HELP} To optimize a metric by "
+            f"{source} returned the string {result!r}, but {expected} To optimize a metric by "
             "name, return the metrics and pass `objective=` naming it to the tuner."
         )
     if is_model(result):
         raise errors.FatalTypeError(
-            f"{source} returned a model ({type(result).__name__}), not how good it is. "
-            f"{_RESULT_HELP} The trained models come back after the search from "
+            f"{source} returned a model ({type(result).__name__}), not how good it is, but "
+            f"{expected} The trained models come back after the search from "
             "`tuner.get_best_models()`."
         )
+    if _is_unnamed_metrics(result, objective):
+        raise errors.FatalTypeError(
+            f"Expected {source} to be a single float when `objective` is left unspecified; it "
+            f"returned the metrics {sorted(map(str, result))}. Pass `objective=` naming the one "
+            "to optimize (e.g. `objective='val_loss'`), or return the value to minimize."
+        )
+
+
+def _is_unnamed_metrics(result: Any, objective: Any) -> bool:
+    """Whether `result` is a dict of metrics (not a history) while no objective names one."""
+    if not isinstance(objective, DefaultObjective) or not isinstance(result, dict):
+        return False
+    is_history = bool(result) and all(isinstance(v, (list, tuple)) for v in result.values())
+    return not is_history and objective.name not in result
 
 
 def all_none(result: Any) -> bool:

@@ -9,6 +9,7 @@ import pytest
 
 from e2etune import errors
 from e2etune.engine.base_tuner import BaseTuner
+from e2etune.engine.hypermodel import HyperModel
 from e2etune.engine.hyperparameters import HyperParameters
 from e2etune.engine.trial import TrialStatus
 from e2etune.oracles import GridSearchOracle, RandomSearchOracle
@@ -182,4 +183,83 @@ def test_hyperparameters_given_to_the_oracle_override_the_code(tmp_path):
     t = tuner(tmp_path, max_trials=5, hyperparameters=hp)
     t.search(verbose=0)
     assert {x.hyperparameters.get("k") for x in t.oracle.trials.values()} == {2}
+    t.oracle.close()
+
+
+class BranchyModel(HyperModel):
+    """A framework-free hypermodel whose hyperparameters depend on a choice."""
+
+    def __init__(self):
+        super().__init__()
+        self.builds = []
+
+    def build(self, hp):
+        kind = hp.Choice("kind", ["linear", "tree"])
+        with hp.conditional_scope("kind", ["linear"]):
+            if kind == "linear":
+                hp.Float("l2", 0.0, 1.0)
+        with hp.conditional_scope("kind", ["tree"]):
+            if kind == "tree":
+                hp.Int("depth", 1, 5)
+        self.builds.append(kind)
+        return kind
+
+    def fit(self, hp, model, *args, **kwargs):
+        return hp.get("l2") if model == "linear" else hp.get("depth") / 10
+
+
+def test_the_tuner_builds_once_per_branch_to_know_the_whole_space(tmp_path):
+    model = BranchyModel()
+    t = BaseTuner(oracle=RandomSearchOracle(max_trials=1, seed=1), hypermodel=model,
+                  directory=tmp_path, project_name="branches")
+    assert [hp.name for hp in t.oracle.get_space().space] == ["kind", "l2", "depth"]
+    assert model.builds == ["linear", "tree"]
+    t.oracle.close()
+
+
+def test_undeclared_hyperparameters_with_allow_new_entries_false_fail_at_once(tmp_path):
+    fixed = HyperParameters()
+    fixed.Choice("kind", ["linear", "tree"])
+    oracle = RandomSearchOracle(max_trials=1, hyperparameters=fixed, allow_new_entries=False)
+    with pytest.raises(RuntimeError, match=r"\['l2'\].*`allow_new_entries` is `False`"):
+        BaseTuner(oracle=oracle, hypermodel=BranchyModel(), directory=tmp_path)
+
+
+def test_bad_arguments_name_what_is_expected(tmp_path):
+    with pytest.raises(ValueError, match="Received `hypermodel=None`"):
+        BaseTuner(oracle=RandomSearchOracle(max_trials=1), directory=tmp_path)
+    for error in (TypeError, ValueError):  # KerasTuner raises ValueError
+        with pytest.raises(error, match="Expected `oracle` argument to be an instance of"):
+            FunctionTuner(quadratic, oracle="random", directory=tmp_path)
+
+
+def test_the_directory_is_kept_as_given(tmp_path):
+    t = tuner(tmp_path)
+    t_path = FunctionTuner(quadratic, oracle=RandomSearchOracle(max_trials=1),
+                           directory=tmp_path, project_name="path")
+    assert t.directory == str(tmp_path) and t_path.directory == tmp_path
+    assert t_path.project_dir == os.path.join(str(tmp_path), "path")
+    t.oracle.close()
+    t_path.oracle.close()
+
+
+def test_trial_numbers_continue_after_a_resume(tmp_path):
+    first = tuner(tmp_path, max_trials=2)
+    first.search(verbose=0)
+    first.oracle.close()
+    again = tuner(tmp_path, max_trials=5)
+    again.search(verbose=0)
+    numbers = again.oracle._display.trial_number  # where KerasTuner code reads them
+    assert sorted(numbers.values()) == [3, 4, 5] and numbers == again._display.trial_number
+    again.oracle.close()
+
+
+def test_reporting_through_update_trial_and_returning_none_is_deprecated(tmp_path):
+    def report(hp, trial):
+        t.oracle.update_trial(trial.trial_id, {"default_objective": 1.0})
+
+    t = tuner(tmp_path, report, max_trials=1)
+    with pytest.deprecated_call(match="Please remove the call"):
+        t.search(verbose=0)
+    assert t.oracle.get_best_trials(1)[0].score == 1.0
     t.oracle.close()

@@ -175,7 +175,8 @@ def test_copy_callbacks_names_the_culprit():
         def __deepcopy__(self, memo):
             raise TypeError("cannot copy a socket")
 
-    with pytest.raises(errors.FatalValueError, match="Unpicklable cannot be copied.*socket"):
+    with pytest.raises(errors.FatalValueError, match="Unpicklable cannot be copied.*socket"
+                                                     r".*should be deep-copyable"):
         callbacks.copy_callbacks([keras.callbacks.History(), Unpicklable()])
 
 

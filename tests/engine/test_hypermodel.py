@@ -2,7 +2,7 @@
 
 import pytest
 
-from e2etune.engine.hypermodel import DefaultHyperModel, HyperModel, get_hypermodel
+from e2etune.engine.hypermodel import DefaultHyperModel, HyperModel, _Branches, get_hypermodel
 from e2etune.engine.hyperparameters import HyperParameters
 
 
@@ -40,8 +40,10 @@ def test_get_hypermodel_passes_hypermodels_and_none():
 
 
 def test_get_hypermodel_rejects_other_objects():
-    with pytest.raises(TypeError, match="must be a `HyperModel` or a function"):
+    with pytest.raises(TypeError, match="should be either a `HyperModel` or a function"):
         get_hypermodel(42)
+    with pytest.raises(ValueError, match="`hypermodel` argument"):  # as KerasTuner raises
+        get_hypermodel("build_model")
 
 
 def test_fit_reads_what_build_declared():
@@ -56,3 +58,46 @@ def test_fit_reads_what_build_declared():
     hp = HyperParameters()
     hypermodel = Model()
     assert hypermodel.fit(hp, hypermodel.build(hp)) == 16
+
+
+def test_branches_finds_the_scopes_no_build_entered():
+    def build(hp):
+        kind = hp.Choice("kind", ["cnn", "mlp"])
+        with hp.conditional_scope("kind", ["cnn"]):
+            if kind == "cnn":
+                hp.Int("filters", 1, 4)
+        with hp.conditional_scope("kind", "mlp"):
+            if kind == "mlp":
+                layers = hp.Choice("layers", [1, 2])
+                with hp.conditional_scope("layers", [2]):
+                    if layers == 2:
+                        hp.Int("units_2", 1, 4)
+
+    branches, hp, values, builds = _Branches(), HyperParameters(), {}, 0
+    while values is not None:
+        hp.values.update(values)
+        with branches.watch(hp):
+            build(hp)
+        builds += 1
+        values = branches.next_values()
+    assert [p.name for p in hp.space] == ["kind", "filters", "layers", "units_2"]
+    assert builds == 3  # the defaults, then kind=mlp, then kind=mlp with layers=2
+    assert "conditional_scope" not in vars(hp)  # the watch is gone
+
+
+def test_branches_gives_up_on_a_branch_that_stays_inactive():
+    def build(hp):
+        hp.Boolean("a")
+        hp.Boolean("b", parent_name="a", parent_values=[True])
+        with hp.conditional_scope("b", [True]):  # "a" stays False: never active
+            pass
+
+    branches, hp = _Branches(), HyperParameters()
+    with branches.watch(hp):
+        build(hp)
+    values = branches.next_values()
+    assert values == {"b": True}
+    hp.values.update(values)
+    with branches.watch(hp):
+        build(hp)
+    assert branches.next_values() is None

@@ -243,3 +243,12 @@ def test_random_spaces_round_trip(declarations):
         assert_same_hyperparameters(copy, hp)
         assert all(copy.is_active(h.name) == hp.is_active(h.name) for h in hp.space)
         assert all(math.isfinite(v) for v in copy.values.values() if isinstance(v, float))
+
+
+def test_hyperparameters_compare_by_space_and_values_but_hash_by_identity():
+    a, b = HyperParameters(), HyperParameters()
+    a.Int("units", 1, 4)
+    b.Int("units", 1, 4)
+    assert a == b and a.copy() == a and len({id(a), id(b)}) == 2 and hash(a) != hash(b)
+    b.values["units"] = 3
+    assert a != b and a != {"units": 1}

@@ -377,3 +377,16 @@ def test_a_trial_counts_as_the_configuration_it_ran_not_the_one_it_was_given():
     trial.status = TrialStatus.COMPLETED
     o.end_trial(trial)
     assert not o._duplicate(given) and o._duplicate({**given, "extra": 2})
+
+
+def test_without_tune_new_entries_new_hyperparameters_keep_their_defaults_outside_the_space():
+    hps = HyperParameters()
+    hps.Int("units", 1, 4)
+    o = RandomSearchOracle(max_trials=3, seed=1, hyperparameters=hps, tune_new_entries=False)
+    trial = o.create_trial("t")
+    trial.hyperparameters.Float("lr", 0.1, 1.0)  # declared by the model code: its default
+    assert trial.hyperparameters["lr"] == 0.1
+    o.update_trial(trial.trial_id, {"default_objective": 1.0})
+    trial.status = TrialStatus.COMPLETED
+    o.end_trial(trial)
+    assert [hp.name for hp in o.get_space().space] == ["units"]

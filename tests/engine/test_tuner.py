@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import e2etune as kt
+from e2etune import errors
 from e2etune.engine import tuner_utils
 from e2etune.engine.trial import TrialStatus
 
@@ -175,8 +176,15 @@ def test_dict_result_with_objective(tmp_path):
     assert trial.metrics.get_last_value("val_loss") == pytest.approx(0.4)
 
 
-def test_single_metric_dict_without_objective(tmp_path):
-    _, trial = run_returning(tmp_path, lambda n: {"my_error": 3.0})
+def test_metrics_dict_without_objective_is_refused(tmp_path):
+    # Which metric to optimize would be a guess (KerasTuner refuses it too).
+    for result in ({"my_error": 3.0}, [{"loss": 1.0}]):
+        with pytest.raises(errors.FatalTypeError, match=r"ReturnTuner.run_trial\(\) to be a "
+                                                        "single float when `objective` is left "
+                                                        r"unspecified; it returned the metrics "
+                                                        r"\['(loss|my_error)'\]"):
+            run_returning(tmp_path, lambda n: result)
+    _, trial = run_returning(tmp_path, lambda n: {"default_objective": 3.0, "loss": 1.0})
     assert trial.score == 3.0
 
 
@@ -197,12 +205,13 @@ def test_history_object_result(tmp_path):
 
 
 def test_list_result_is_averaged(tmp_path):
-    _, trial = run_returning(tmp_path, lambda n: [{"loss": 1.0}, {"loss": 3.0}])
+    _, trial = run_returning(tmp_path, lambda n: [{"loss": 1.0}, {"loss": 3.0}], objective="loss")
     assert trial.score == pytest.approx(2.0)
 
 
 def test_executions_per_trial_repeat_run_trial_and_average(tmp_path):
-    tuner, trial = run_returning(tmp_path, lambda n: {"val_loss": float(n)}, executions=3)
+    tuner, trial = run_returning(tmp_path, lambda n: {"val_loss": float(n)}, executions=3,
+                                 objective="val_loss")
     assert tuner.calls == 3
     assert trial.score == pytest.approx(2.0)
 
@@ -214,7 +223,8 @@ def test_results_reported_through_update_trial_are_kept(tmp_path):
 
     tuner = Reporting(objective="val_loss", max_trials=1, overwrite=True,
                       directory=tmp_path, project_name="u")
-    tuner.search(verbose=0)
+    with pytest.deprecated_call(match="Please remove the call"):
+        tuner.search(verbose=0)
     assert tuner.oracle.trials["0"].score == 0.125
 
 
@@ -242,7 +252,7 @@ def test_run_trial_gets_search_arguments_callbacks_and_trial_id(tmp_path):
     assert (seen["a"], seen["b"], seen["trial_id"]) == (1, 2, "0")
     assert seen["kwargs"] == {"extra": 3, "verbose": 0}
     types = [type(c).__name__ for c in seen["callbacks"]]
-    assert types == ["EarlyStopping", "TunerHooks", "BestModelCheckpoint"]
+    assert types == ["EarlyStopping", "TunerCallback", "SaveBestEpoch"]
     assert seen["callbacks"][0] is not user_callback
 
 
@@ -341,7 +351,7 @@ def test_max_model_size_fails_large_models(tmp_path, data):
         tuner.search(x, y, epochs=1, verbose=0)
     trial = tuner.oracle.trials["0"]
     assert trial.status == TrialStatus.FAILED
-    assert "max_model_size=5" in trial.message
+    assert "max_model_size=5" in trial.message and "Oversized model" in trial.message
 
 
 def test_compile_overrides_of_the_tuner(tmp_path, data):
@@ -368,3 +378,28 @@ def test_reload_resumes_and_loads_best_models(tmp_path, data):
     assert resumed.get_best_models()[0].predict(x[:1], verbose=0).shape == (1, 1)
     resumed.reload()
     assert len(resumed.oracle.trials) == 1
+
+
+def test_best_subclassed_model_loads_without_its_class_registered(tmp_path, data):
+    x, y = data
+
+    def build_subclassed(hp):
+        class Local(keras.Model):  # unknown to Keras' deserialization
+            def __init__(self):
+                super().__init__()
+                self.dense = keras.layers.Dense(1, activation="sigmoid")
+
+            def call(self, inputs):
+                return self.dense(inputs * hp.Float("scale", 0.5, 2.0))
+
+        model = Local()
+        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+        return model
+
+    tuner = kt.RandomSearch(build_subclassed, objective="val_accuracy", max_trials=1,
+                            overwrite=True, directory=tmp_path, project_name="subclassed")
+    tuner.search(x, y, epochs=2, validation_split=0.25, verbose=0)
+    trial = tuner.oracle.get_best_trials(1)[0]
+    model = tuner.get_best_models(1)[0]  # rebuilt unbuilt, built from the saved input shape
+    accuracy = model.evaluate(x[72:], y[72:], verbose=0, return_dict=True)["accuracy"]
+    assert accuracy == pytest.approx(trial.score)

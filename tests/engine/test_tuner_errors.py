@@ -29,8 +29,9 @@ def search_returning(tmp_path, result, **kwargs):
 
 
 @pytest.mark.parametrize("result, message", [
-    (None, r"Returning.run_trial\(\) returned None \(did it forget `return`\?\)"),
-    ("0.5", "returned the string '0.5'"),
+    (None, r"Returning.run_trial\(\) returned None. Did you forget to `return`"),
+    ("0.5", r"returned the string '0.5', but the tuner expects Returning.run_trial\(\) to be "
+            "one of"),
     ([1.0, None], "returned None"),
 ])
 def test_unsupported_results(tmp_path, result, message):
@@ -84,17 +85,20 @@ def test_build_returning_none(tmp_path):
         def build(self, hp):
             keras.Sequential([keras.Input((2,)), keras.layers.Dense(hp.Int("units", 1, 4))])
 
-    with pytest.raises(errors.FatalTypeError, match=r"Forgetful.build\(hp\) returned None.*"
-                                                    "return model"):
-        kt.RandomSearch(Forgetful(), directory=tmp_path)
+    tuner = kt.RandomSearch(Forgetful(), directory=tmp_path)  # builds only to find the space
+    with pytest.raises(errors.FatalTypeError, match=r"Forgetful.build\(hp\) to return a compiled "
+                                                    "Keras model; it returned None.*return model"):
+        tuner.search(verbose=0)
 
 
 def test_build_function_returning_something_else(tmp_path):
     def build_model(hp):
         return {"units": hp.Int("units", 1, 4)}
 
-    with pytest.raises(errors.FatalTypeError, match=r"build_model\(hp\) returned .* not a Keras"):
-        kt.RandomSearch(build_model, directory=tmp_path)
+    tuner = kt.RandomSearch(build_model, directory=tmp_path)
+    with pytest.raises(errors.FatalTypeError, match=r"function build_model\(hp\) to return a Keras "
+                                                    "model; it returned .* of type dict"):
+        tuner.search(verbose=0)
 
 
 def test_neither_run_trial_nor_hypermodel(tmp_path):
@@ -181,3 +185,17 @@ def test_failed_trial_is_shown_with_its_error(tmp_path, capsys):
         tuner.search()
     out = capsys.readouterr().out
     assert "Trial 0 failed |" in out and "in helper_that_fails" in out
+
+
+def test_fit_returning_metrics_without_an_objective(tmp_path):
+    class Evaluating(kt.HyperModel):
+        def build(self, hp):
+            return keras.Sequential([keras.Input((2,)), keras.layers.Dense(hp.Int("units", 1, 4))])
+
+        def fit(self, hp, model, *args, **kwargs):
+            return {"val_loss": 0.5, "val_auc": 0.7}
+
+    tuner = kt.RandomSearch(Evaluating(), max_trials=1, overwrite=True, directory=tmp_path)
+    with pytest.raises(errors.FatalTypeError, match=r"Evaluating.fit\(\) to be a single float "
+                                                    "when `objective` is left unspecified"):
+        tuner.search(verbose=0)

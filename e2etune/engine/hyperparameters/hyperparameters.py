@@ -354,5 +354,14 @@ class HyperParameters:
         hps._values = {name: _values.from_proto(proto.values[name]) for name in names}
         return hps
 
+    def __eq__(self, other: object) -> bool:
+        """Equal when both declare the same hyperparameters with the same values (KerasTuner's)."""
+        if not isinstance(other, HyperParameters):
+            return NotImplemented
+        return self.get_config() == other.get_config()
+
+    # Mutable: hashed by identity, as before equality was defined.
+    __hash__ = object.__hash__
+
     def __repr__(self) -> str:
         return f"HyperParameters(values={dict(self.values)!r})"
