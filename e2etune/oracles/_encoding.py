@@ -64,7 +64,7 @@ class SpaceEncoding:
             return Dimension("categorical", n_choices=len(hp.values))
         if (isinstance(hp, Float) and hp.step is None) or len(hp.values) > MAX_GRID:
             return Dimension("continuous")
-        return Dimension("discrete", grid=[hp.value_to_prob(v) for v in hp.values])
+        return Dimension("discrete", grid=sorted(hp.value_to_prob(v) for v in hp.values))
 
     def _position(self, hp: HyperParameter, value: Any) -> float:
         """The column value of `value` (the default's for a value `hp` cannot hold)."""

@@ -601,3 +601,11 @@ def test_the_base_hyperparameter_holds_a_name_and_a_default():
                  lambda: base.validate_value(3), base.random_sample, base.to_proto):
         with pytest.raises(NotImplementedError, match="'base'.*Int, Float, Choice"):
             call()
+
+
+def test_boolean_lists_true_first_as_kerastuner_but_grid_search_tries_false_first():
+    from e2etune.engine.hyperparameters import Boolean
+
+    hp = Boolean("flag")
+    assert hp.values == [True, False] and hp.grid_values() == [False, True]
+    assert [hp.prob_to_value(hp.value_to_prob(v)) for v in hp.values] == [True, False]

@@ -167,8 +167,8 @@ class Boolean(_Listed):
 
     @property
     def values(self) -> list:
-        """`[False, True]` (KerasTuner lists `[True, False]`)."""
-        return [False, True]
+        """`[True, False]`, as KerasTuner lists them (grid search still tries False first)."""
+        return [True, False]
 
     def grid_values(self) -> list:
         """`[False, True]`, sorted."""
