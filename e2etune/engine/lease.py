@@ -64,6 +64,16 @@ def process_start(pid: int) -> int:
 
 
 def _process_exists(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, dead but not yet reaped by its parent, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            stat = file.read()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        stat = b""
+    if stat:
+        return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

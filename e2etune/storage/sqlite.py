@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sqlite3
+import time
 
 from e2etune.errors import SearchStateError
 from e2etune.storage._sql import SQLStorage
@@ -52,12 +53,28 @@ class SQLiteStorage(SQLStorage):
         except sqlite3.Error as error:
             raise self._error(error) from None
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
+            self._use_wal(connection)
             connection.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as error:
             connection.close()
             raise self._error(error) from None
         return connection
+
+    def _use_wal(self, connection: sqlite3.Connection) -> None:
+        """Switches the file to WAL mode, waiting out other processes that create or recover it.
+
+        SQLite answers "database is locked" at once, without its busy timeout,
+        when another process holds the file while it switches the journal mode.
+        """
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def _begin_write(self) -> None:
         self._execute("BEGIN IMMEDIATE")

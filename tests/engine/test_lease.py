@@ -90,3 +90,18 @@ def test_lease_settings_are_checked(bad):
         RandomSearchOracle(heartbeat_interval=5.0, lease_grace=5.0)
     with pytest.raises(ValueError, match="max_crashes_per_trial"):
         RandomSearchOracle(max_crashes_per_trial=0)
+
+
+def test_a_killed_process_not_yet_reaped_by_its_parent_is_gone():
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        now = time.time()
+        record = _record(process.pid, now + 100)
+        assert not lease.is_gone(record, now)
+        process.kill()
+        deadline = time.monotonic() + 10
+        while not lease.is_gone(record, now) and time.monotonic() < deadline:
+            time.sleep(0.01)  # a zombie until `wait()` below
+        assert lease.is_gone(record, now)
+    finally:
+        process.wait()
