@@ -323,6 +323,10 @@ class SearchSync:
             next_trial_number=len(self.trials),
         )
 
+    def _held(self: "Oracle") -> list[Trial]:
+        """The running trials whose lease this worker holds."""
+        return [t for t in self._running.values() if self._holders.get(t.trial_id) == self._token]
+
     def _release(self: "Oracle", trial: Trial) -> None:
         """Queues this worker's running `trial` first, as if its run never started."""
         self._set_status(trial, TrialStatus.IDLE)
@@ -397,10 +401,9 @@ class SearchSync:
         storage, worker = self._storage, self._worker
         if storage is not None and worker is not None:
             try:
-                if any(self._holders.get(t) == self._token for t in self._running):
-                    with self._transaction() as transaction:
-                        mine = [t for t in self._running.values()
-                                if self._holders.get(t.trial_id) == self._token]
+                if self._held():
+                    with self._transaction() as transaction:  # the cache must be current
+                        mine = self._held()
                         for trial in mine:
                             self._release(trial)
                         self._save(transaction, *mine)

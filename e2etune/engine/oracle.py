@@ -300,9 +300,13 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
 
     def _lose(self, transaction: "StorageTransaction", trial: Trial, host: str | None) -> None:
         trial.crashes += 1
-        trial.attempts = max(trial.attempts - 1, 0)
         where = f"tuner {trial.tuner_id}" + (f" on {host.split('/')[0]}" if host else "")
-        if trial.crashes >= self.max_crashes_per_trial:
+        if trial.crashes < self.max_crashes_per_trial:
+            self._release(trial)
+            _LOG.warning("The worker running trial %s (%s) is gone; the trial will run again.",
+                         trial.trial_id, where)
+        else:
+            trial.attempts = max(trial.attempts - 1, 0)
             self._set_status(trial, TrialStatus.FAILED)
             trial.message = (
                 f"The process running trial {trial.trial_id} died {trial.crashes} times (the "
@@ -310,15 +314,10 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
                 "Look for what kills it (the out-of-memory killer: `dmesg`; a crash in native "
                 "code), or raise `max_crashes_per_trial`.")
             self._count_failure(trial)
+            self._holders[trial.trial_id] = None
+            self._track(trial)
             _LOG.warning("Trial %s failed: its worker died %d times.", trial.trial_id,
                          trial.crashes)
-        else:
-            self._set_status(trial, TrialStatus.IDLE)
-            self._retry_queue.insert(0, trial.trial_id)
-            _LOG.warning("The worker running trial %s (%s) is gone; the trial will run again.",
-                         trial.trial_id, where)
-        self._holders[trial.trial_id] = None
-        self._track(trial)
         self._save(transaction, trial)
 
     @_synchronized
