@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import pathlib
 import shutil
@@ -25,8 +26,9 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from e2etune import errors
 from e2etune.engine import lease
-from e2etune.engine._trial_codec import TrialCodec, values_key
+from e2etune.engine._trial_codec import TrialCodec
 from e2etune.engine.hyperparameters import HyperParameter, HyperParameters
+from e2etune.engine.kerastuner_project import is_kerastuner_project, read_kerastuner_project
 from e2etune.engine.trial import Trial, TrialStatus
 from e2etune.protos import e2etune_pb2, parse
 from e2etune.storage import (
@@ -216,7 +218,7 @@ class SearchSync:
         trial.hyperparameters.tune_new_entries = self.tune_new_entries
         trial_id = trial.trial_id
         known = self.trials.get(trial_id)
-        self._remember(trial_id, values_key(values, self._defaults()))
+        self._remember(trial_id, self._ran_key(trial.hyperparameters, values))
         if known is None:
             self.trials[trial_id] = trial
         else:
@@ -353,7 +355,7 @@ class SearchSync:
                 changes = transaction.changes(0)
                 if changes.state is None and not changes.trials:
                     self._spaces, self._state_space_id, self._written_state = {}, None, None
-                    self._save(transaction, *local)
+                    self._save(transaction, *local, *self._import_kerastuner_search(overwrite))
                 else:
                     self._forget()
                     self._apply(transaction, changes)
@@ -369,6 +371,31 @@ class SearchSync:
         self._heartbeat = lease.Heartbeat(self._renew_lease, self.heartbeat_interval,
                                           name=f"e2etune-lease-{project}")
         _LIVE.add(self)
+
+    def _import_kerastuner_search(self: "Oracle", overwrite: bool) -> list[Trial]:
+        """The ended trials of a search KerasTuner saved in the project folder, made this
+        oracle's (a new search, with `overwrite=False`); KerasTuner's files are only read."""
+        if overwrite or self.project_dir is None or not is_kerastuner_project(self.project_dir):
+            return []
+        project = read_kerastuner_project(self.project_dir)
+        self._update_space(project.space)
+        for trial in project.trials:
+            if trial.trial_id in self.trials:
+                continue
+            self._update_space(trial.hyperparameters)
+            self.trials[trial.trial_id] = trial
+            if trial.status == TrialStatus.COMPLETED:
+                self.score_trial(trial)
+                if trial.score is None or math.isnan(trial.score):
+                    trial.status = TrialStatus.INVALID
+            self._remember(trial.trial_id, self._ran_key(trial.hyperparameters))
+            self._holders[trial.trial_id] = None
+            self._track(trial)
+            self._note_best(trial)
+            self._on_trial_end(trial)
+        _LOG.info("Carried on the KerasTuner search in %s: %d trials imported.",
+                  self.project_dir, len(project.trials))
+        return project.trials
 
     def _overwrite(self: "Oracle", transaction: StorageTransaction) -> None:
         """Clears the saved search, unless other live workers are running it."""
@@ -419,6 +446,49 @@ class SearchSync:
         self._storage, self._worker, self._owns_storage = None, None, False
         _LIVE.discard(self)
 
+
+    # Remote workers: a chief serving workers on other hosts (`e2etune.distributed`).
+
+    @contextlib.contextmanager
+    def _acting_for(self: "Oracle", token: str) -> Iterator[None]:
+        """Makes the lifecycle calls inside hold (and give back) trials as worker `token`."""
+        with self._lock:
+            own, self._token = self._token, token
+            try:
+                yield
+            finally:
+                self._token = own
+
+    def _put_remote_worker(self: "Oracle", worker: lease.WorkerRecord | None,
+                           token: str | None = None) -> None:
+        """Registers or renews a remote `worker`'s lease, or removes worker `token`."""
+        storage = self._storage
+        if storage is None:
+            return
+        if worker is not None:
+            storage.renew_lease(self._project, worker, self.lease_grace)
+            return
+        with storage.transaction(self._project) as transaction:
+            transaction.remove_worker(token)
+
+    def _take_back(self: "Oracle", trial_id: str, attempt: int) -> bool:
+        """Gives a trial queued again because its worker's lease ended back to that worker.
+
+        Under `_acting_for(that worker)`, for its result of run `attempt`
+        arriving late: taken back when no other worker has started the trial.
+        """
+        with self._lock, self._transaction() as transaction:
+            trial = self.trials.get(trial_id)
+            if (trial is None or trial.status != TrialStatus.IDLE
+                    or trial_id not in self._retry_queue or trial.attempts + 1 != attempt):
+                return False
+            self._retry_queue.remove(trial_id)
+            trial.status, trial.attempts = TrialStatus.RUNNING, attempt
+            trial.crashes = max(trial.crashes - 1, 0)
+            self._holders[trial_id] = self._token
+            self._track(trial)
+            self._save(transaction, trial)
+            return True
 
 def _describe(objectives: Any) -> str:
     names = {e2etune_pb2.MIN: "min", e2etune_pb2.MAX: "max"}

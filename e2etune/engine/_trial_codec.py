@@ -14,7 +14,7 @@ import copy
 import dataclasses
 import gc
 import operator
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Collection, Iterable, Iterator, Mapping
 
 from e2etune.engine import _values
 from e2etune.engine.hyperparameters import (
@@ -49,12 +49,15 @@ class Split:
     space: bytes
 
 
-def values_key(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple:
+def values_key(values: Mapping[str, Any], defaults: Mapping[str, Any],
+               untuned: Collection[str] = ()) -> tuple:
     """A hashable key of a configuration (see `Oracle._compute_values_hash`).
 
     Args:
         values: The configuration's values by name.
         defaults: The default of each hyperparameter of the space by name.
+        untuned: Names to leave out: entries a trial declared that the search
+            does not tune (`tune_new_entries=False`), always at their default.
     """
     items = []
     for name, value in values.items():
@@ -64,6 +67,8 @@ def values_key(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple:
         if kind not in _PLAIN_TYPES:
             value = _values.to_python(value)
             kind = type(value)
+        if name in untuned:
+            continue
         default = defaults.get(name, _MISSING)
         if default == value and (kind is bool) == (type(default) is bool):
             continue
@@ -114,7 +119,7 @@ class TrialCodec:
         if entry is None or entry[0] is not hp:
             if len(self._hp_protos) > 10_000:
                 self._hp_protos.clear()
-            entry = self._hp_protos[id(hp)] = (hp, hp.to_proto())
+            entry = self._hp_protos[id(hp)] = (hp, hp._to_message())
         return entry[1]
 
     def space(self, space: list[HyperParameter]) -> bytes:

@@ -173,9 +173,16 @@ class BaseTuner:
         self.project_name = project_name or "untitled_project"
         self.tuner_id = tuner_id or default_tuner_id()
         self.logger = logger
-        self.oracle._set_project_dir(self.directory, self.project_name, overwrite=overwrite,
-                                     storage=storage)
+        from e2etune import distributed
+
+        client = distributed.worker_oracle(self.oracle, self.tuner_id)
+        if client is not None:  # a worker: the chief's oracle, over the network
+            self.oracle = client
+        else:
+            self.oracle._set_project_dir(self.directory, self.project_name, overwrite=overwrite,
+                                         storage=storage)
         self._display = Display(self.oracle)
+        self._display.executions = getattr(self, "executions_per_trial", 1)
         # KerasTuner code reads the trial numbers shown from `oracle._display`.
         self.oracle._display = self._display
         self._populate_initial_space()
@@ -229,7 +236,12 @@ class BaseTuner:
         Stopped by Ctrl-C, SIGTERM or a `FatalError`, the search gives its
         running trial back: it runs again first when the search resumes.
         """
+        from e2etune import distributed
+
+        if distributed.serve_if_chief(self):  # the chief serves its oracle and trains nothing
+            return
         self._display.verbose = fit_kwargs.get("verbose", 1)
+        self._display.on_search_begin()
         self.on_search_begin()
         wait = 0.0
         with _sigterm_interrupts(self.oracle.close):
@@ -328,8 +340,14 @@ class BaseTuner:
         return [t.hyperparameters for t in self.oracle.get_best_trials(num_trials)]
 
     def get_best_models(self, num_models: int = 1) -> list[Any]:
-        """The models of the best trials, best first (see `load_model`)."""
-        return [self.load_model(t) for t in self.oracle.get_best_trials(num_models)]
+        """The models of the best completed trials, best first (see `load_model`)."""
+        best = [t for t in self.oracle.get_best_trials(num_models)
+                if t.status == TrialStatus.COMPLETED]
+        if not best and self.oracle.trials:
+            raise ValueError(
+                "No trial of this search completed, so there is no model to load: see why in "
+                "`tuner.results_summary()` (each failed trial's error is in its `message`).")
+        return [self.load_model(t) for t in best]
 
     def load_model(self, trial: Trial) -> Any:
         """Returns the model of a trial; framework integrations implement it."""
@@ -339,15 +357,16 @@ class BaseTuner:
         )
 
     def search_space_summary(self, extended: bool = False) -> None:
-        """Prints the hyperparameters of the search space."""
+        """Prints the hyperparameters of the search space with their configs.
+
+        `extended` is accepted for KerasTuner compatibility; the summary is always complete.
+        """
         space = self.oracle.get_space().space
         print("Search space summary")
         print(f"Default search space size: {len(space)}")
         for hp in space:
             config = hp.get_config()
             config.pop("name")
-            if not extended:
-                config.pop("conditions", None)
             print(f"{hp.name} ({type(hp).__name__})")
             print(config)
 
@@ -360,6 +379,13 @@ class BaseTuner:
         for trial in self.oracle.get_best_trials(num_trials):
             print()
             trial.summary()
+
+    def results_dataframe(self) -> Any:
+        """The search's trials as a pandas DataFrame: one row per trial, its id, status,
+        score, `hp/<name>` values and `metric/<name>` values (pandas must be installed)."""
+        from e2etune.results import trials_dataframe
+
+        return trials_dataframe(self)
 
     @property
     def remaining_trials(self) -> int | None:

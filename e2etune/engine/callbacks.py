@@ -119,11 +119,15 @@ def copy_callbacks(callbacks: list) -> list:
     return copies
 
 
-def configure_tensorboard(callbacks: list, trial: Any, execution: int) -> None:
+def configure_tensorboard(callbacks: list, trial: Any, execution: int,
+                          objective: Objective | None = None) -> None:
     """Points each `TensorBoard` in `callbacks` to `<log_dir>/<trial_id>/execution<n>`.
 
     When the `tensorboard` package is installed, an hparams callback is added
-    so that TensorBoard's HParams tab shows the trial's values.
+    so that TensorBoard's HParams tab shows the trial's values, and the
+    metrics of the run's best epoch by `objective` are written at its end
+    (in `<log_dir>/<trial_id>/execution<n>/best`, as `best_<metric>`), so that
+    the HParams tab can rank the trials by them.
     """
     added = []
     for callback in callbacks:
@@ -131,24 +135,17 @@ def configure_tensorboard(callbacks: list, trial: Any, execution: int) -> None:
             continue
         log_dir = os.path.join(str(callback.log_dir), str(trial.trial_id), f"execution{execution}")
         callback.log_dir = log_dir
-        hparams = _hparams_callback(log_dir, trial)
-        if hparams is not None:
-            hparams._e2etune_builtin = True
-            added.append(hparams)
+        if _hparams_api() is not None:
+            added.append(_classes()[2](trial, log_dir, objective))
     callbacks.extend(added)
 
 
-def _hparams_callback(log_dir: str, trial: Any) -> Any:
+def _hparams_api() -> Any:
     try:
         from tensorboard.plugins.hparams import api as hparams_api
     except Exception:
         return None
-    values = {name: value for name, value in trial.hyperparameters.values.items()
-              if isinstance(value, (bool, int, float, str))}
-    try:
-        return hparams_api.KerasCallback(log_dir, values, trial_id=str(trial.trial_id))
-    except Exception:
-        return None
+    return hparams_api
 
 
 # The tuner's callbacks (Keras classes made on first use).
@@ -178,13 +175,64 @@ def make_checkpoint(objective: Objective, trial_dir: str, whole_model: bool = Tr
     return _classes()[0](objective, trial_dir, whole_model)
 
 
+def save_trial_model(model: Any, trial_dir: str, whole_model: bool = True) -> str | None:
+    """Saves `model` as the trial's checkpoint in `trial_dir`, atomically.
+
+    The whole model (`checkpoint.keras`) when `whole_model` and Keras can
+    serialize it, else its weights (`checkpoint.weights.h5` with the build
+    config). Returns why the whole model could not be saved, or None.
+    """
+    os.makedirs(trial_dir, exist_ok=True)
+    error = None
+    if whole_model:
+        error = _save_whole(model, trial_dir)
+        if error is None:
+            return None
+    _save_weights(model, trial_dir)
+    return error
+
+
+def _save_whole(model: Any, trial_dir: str) -> str | None:
+    partial = os.path.join(trial_dir, "checkpoint.partial.keras")
+    try:
+        with _quiet_saving():
+            model.save(partial)
+    except Exception as error:
+        text = " ".join(str(error).split())
+        text = text if len(text) <= 160 else text[:157] + "..."
+        if os.path.exists(partial):
+            os.remove(partial)
+        return f"{type(error).__name__}: {text}"
+    os.replace(partial, os.path.join(trial_dir, MODEL_FILE))
+    for name in (WEIGHTS_FILE, BUILD_CONFIG_FILE):
+        if os.path.exists(os.path.join(trial_dir, name)):
+            os.remove(os.path.join(trial_dir, name))
+    return None
+
+
+def _save_weights(model: Any, trial_dir: str) -> None:
+    partial = os.path.join(trial_dir, "checkpoint.partial.weights.h5")
+    with _quiet_saving():
+        model.save_weights(partial)
+    os.replace(partial, os.path.join(trial_dir, WEIGHTS_FILE))
+    build_config = None
+    try:
+        build_config = model.get_build_config()
+    except Exception:
+        pass
+    with open(os.path.join(trial_dir, BUILD_CONFIG_FILE), "w") as file:
+        json.dump(build_config, file)
+    if os.path.exists(os.path.join(trial_dir, MODEL_FILE)):
+        os.remove(os.path.join(trial_dir, MODEL_FILE))
+
+
 def make_tuner_hooks(tuner: Any, trial: Any) -> Any:
     """A callback calling `tuner.on_epoch_begin/end` and `on_batch_begin/end` for `trial`."""
     return _classes()[1](tuner, trial)
 
 
 @functools.lru_cache(maxsize=None)
-def _classes() -> tuple[type, type]:
+def _classes() -> tuple[type, type, type]:
     import keras
 
     class _Shared(keras.callbacks.Callback):
@@ -197,6 +245,15 @@ def _classes() -> tuple[type, type]:
 
         def __deepcopy__(self, memo: dict) -> "_Shared":
             return self
+
+        @property
+        def model(self) -> Any:
+            return self._model
+
+        @model.setter
+        def model(self, model: Any) -> None:
+            # Custom training loops assign `callback.model = model` (Keras 3 has no setter).
+            self.set_model(model)
 
     class SaveBestEpoch(_Shared):
         """Keeps the best epoch of the best training run of a trial (see `make_checkpoint`)."""
@@ -212,20 +269,29 @@ def _classes() -> tuple[type, type]:
             self._run_best: float | None = None
             self._run_weights: list | None = None
             self._best_is_last = False
+            self._in_fit = False
 
         def on_train_begin(self, logs: dict | None = None) -> None:
             self._run_best, self._run_weights, self._best_is_last = None, None, False
+            self._in_fit = True
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             value = objective_value(self.objective, logs)
             self._best_is_last = False
             if value is None:
                 return
+            if not self._in_fit:
+                # A custom training loop calls only `on_epoch_end`: save each best epoch now.
+                if self.best_value is None or self._better(value, self.best_value):
+                    self.best_value = value
+                    self._save(None)
+                return
             if self._run_best is None or self._better(value, self._run_best):
                 self._run_best, self._best_is_last = value, True
                 self._run_weights = self.model.get_weights()
 
         def on_train_end(self, logs: dict | None = None) -> None:
+            self._in_fit = False
             if self._run_best is None:
                 if self.best_value is None:
                     self._save(None)
@@ -245,45 +311,58 @@ def _classes() -> tuple[type, type]:
                 final = model.get_weights()
                 model.set_weights(weights)
             try:
-                os.makedirs(self.trial_dir, exist_ok=True)
-                if not (self.whole_model and self._save_whole(model)):
-                    self._save_weights(model)
+                error = save_trial_model(model, self.trial_dir, self.whole_model)
+                self.whole_model_error = error or self.whole_model_error
             finally:
                 if final is not None:
                     model.set_weights(final)
 
-        def _save_whole(self, model: Any) -> bool:
-            partial = os.path.join(self.trial_dir, "checkpoint.partial.keras")
-            try:
-                with _quiet_saving():
-                    model.save(partial)
-            except Exception as error:
-                text = " ".join(str(error).split())
-                text = text if len(text) <= 160 else text[:157] + "..."
-                self.whole_model_error = f"{type(error).__name__}: {text}"
-                if os.path.exists(partial):
-                    os.remove(partial)
-                return False
-            os.replace(partial, os.path.join(self.trial_dir, MODEL_FILE))
-            for name in (WEIGHTS_FILE, BUILD_CONFIG_FILE):
-                if os.path.exists(os.path.join(self.trial_dir, name)):
-                    os.remove(os.path.join(self.trial_dir, name))
-            return True
+    class TrialHParams(_Shared):
+        """Logs a run's hyperparameters for TensorBoard's HParams tab, and at its end the
+        logs of its best epoch by the objective as `best_<metric>` scalars (in `best/`).
 
-        def _save_weights(self, model: Any) -> None:
-            partial = os.path.join(self.trial_dir, "checkpoint.partial.weights.h5")
-            with _quiet_saving():
-                model.save_weights(partial)
-            os.replace(partial, os.path.join(self.trial_dir, WEIGHTS_FILE))
-            build_config = None
+        The values are read when training starts, so those that `run_trial`
+        declares before it calls `fit` are included.
+        """
+
+        def __init__(self, trial: Any, log_dir: str, objective: Objective | None) -> None:
+            super().__init__()
+            self.trial, self.log_dir, self.objective = trial, log_dir, objective
+            self._session: Any = None
+            self._best: tuple[float, dict] | None = None
+
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self._best = None
+            values = {name: value for name, value in self.trial.hyperparameters.values.items()
+                      if isinstance(value, (bool, int, float, str))}
             try:
-                build_config = model.get_build_config()
+                self._session = _hparams_api().KerasCallback(
+                    self.log_dir, values, trial_id=str(self.trial.trial_id))
             except Exception:
-                pass
-            with open(os.path.join(self.trial_dir, BUILD_CONFIG_FILE), "w") as file:
-                json.dump(build_config, file)
-            if os.path.exists(os.path.join(self.trial_dir, MODEL_FILE)):
-                os.remove(os.path.join(self.trial_dir, MODEL_FILE))
+                self._session = None
+                return
+            self._session.set_model(self.model)
+            self._session.on_train_begin(logs)
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            value = None if self.objective is None else objective_value(self.objective, logs)
+            if value is not None and (self._best is None or (
+                    value < self._best[0] if self.objective.direction == "min"
+                    else value > self._best[0])):
+                self._best = (value, {k: float(v) for k, v in logs.items()
+                                      if isinstance(v, (int, float)) or hasattr(v, "__float__")})
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            if self._best is not None:
+                import tensorflow as tf
+
+                writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "best"))
+                with writer.as_default():
+                    for name, value in self._best[1].items():
+                        tf.summary.scalar(f"best_{name}", value, step=0)
+                writer.close()
+            if self._session is not None:
+                self._session.on_train_end(logs)
 
     class TunerCallback(_Shared):
         """Calls the tuner's epoch and batch hooks with the trial and the model."""
@@ -305,4 +384,4 @@ def _classes() -> tuple[type, type]:
         def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
             self.tuner.on_batch_end(self.trial, self.model, batch, logs=logs)
 
-    return SaveBestEpoch, TunerCallback
+    return SaveBestEpoch, TunerCallback, TrialHParams

@@ -41,6 +41,10 @@ def infer_metric_direction(name: str) -> str | None:
         if base.startswith(prefix):
             base = base[len(prefix):]
     base = re.sub(r"_\d+$", "", base)
+    if base.startswith("neg_"):
+        # scikit-learn's negated losses (`neg_log_loss`): greater is better.
+        flipped = infer_metric_direction(base[len("neg_"):])
+        return {"min": "max", "max": "min"}.get(flipped)
     if base in _MIN_NAMES or base.endswith("loss") or base.endswith("_error"):
         return "min"
     if base in _MAX_NAMES or base.endswith("accuracy"):
@@ -197,7 +201,7 @@ def _objective_metric(objective: Objective, names: Iterable[str]) -> Objective:
         # With no metric at all, the caller reports the missing objective.
         return objective
     if len(names) == 1:
-        return Objective(names[0], "min")
+        return Objective(names[0], infer_metric_direction(names[0]) or "min")
     for name in _DEFAULT_METRICS:
         if name in names:
             return Objective(name, "min")
@@ -209,6 +213,16 @@ def _objective_metric(objective: Objective, names: Iterable[str]) -> Objective:
 
 def _missing_objective(objective: Objective, names: Iterable[str], kind: str) -> Exception:
     wanted = [o.name for o in getattr(objective, "objectives", [objective])]
+    names = list(names)
+    if names and any(w.startswith("val_") for w in wanted) and not any(
+            n.startswith("val_") for n in names):
+        return errors.FatalValueError(
+            f"The objective {', '.join(map(repr, wanted))} is a validation metric, but no "
+            f"validation data reached `fit`: the {kind} returned by the trial has only "
+            f"{', '.join(map(repr, sorted(names)))}. Pass `validation_data=(x_val, y_val)` or "
+            "`validation_split=` to `search()` (or to `fit` in your own `run_trial`), or choose "
+            "an objective without the `val_` prefix."
+        )
     return errors.FatalValueError(
         f"The {kind} returned by the trial has no metric {', '.join(map(repr, wanted))}; it has "
         f"{', '.join(map(repr, sorted(names))) or 'no metrics'}. Return the objective's metric, "
@@ -290,5 +304,13 @@ def convert_to_metrics(result: Any, objective: Objective) -> dict[str, float]:
 
 
 def score_of(metrics: Mapping[str, float], objective: Objective) -> float:
-    """The objective's value in converted metrics (the default objective resolved)."""
-    return _objective_metric(objective, metrics).get_value(metrics)
+    """The objective's value in converted metrics.
+
+    The default objective stands for the trial's single metric (else
+    `val_loss`, else `loss`) and is minimized: a metric that is maximized
+    (`accuracy`) scores as its negation.
+    """
+    resolved = _objective_metric(objective, metrics)
+    if isinstance(objective, DefaultObjective) and resolved is not objective:
+        return resolved.sign() * resolved.get_value(metrics)
+    return resolved.get_value(metrics)

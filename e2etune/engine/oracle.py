@@ -42,7 +42,7 @@ from e2etune.engine._oracle_checks import (
     objectives_of,
 )
 from e2etune.engine._trial_codec import TrialCodec, collector_paused, values_key
-from e2etune.engine.hyperparameters import HyperParameters
+from e2etune.engine.hyperparameters import Fixed, HyperParameters
 from e2etune.engine.metrics import MetricsTracker
 from e2etune.engine.objective import DefaultObjective, Objective, score_of  # noqa: F401
 from e2etune.engine.trial import Trial, TrialStatus
@@ -192,6 +192,10 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
 
     def _on_space_changed(self) -> None:
         """Called after new hyperparameters joined the space; algorithms may react."""
+
+    def _on_trial_end(self, trial: Trial) -> None:
+        """Called when `trial` got its status at its end (IDLE for a retry), before the
+        state is saved in the same transaction; algorithms may update their state."""
 
     # Trial lifecycle.
 
@@ -412,6 +416,7 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
             self._holders[stored.trial_id] = None
             self._track(stored)
             self._note_best(stored)
+            self._on_trial_end(stored)
             self._save(transaction, stored)
         self._check_consecutive_failures(stored)
 
@@ -420,7 +425,7 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         stored.message = ended.message
         stored.hyperparameters = ended.hyperparameters
         self._update_space(stored.hyperparameters)
-        self._remember(stored.trial_id, self._compute_values_hash(stored.hyperparameters.values))
+        self._remember(stored.trial_id, self._ran_key(stored.hyperparameters))
         status, nan_objective = ended.status, False
         if status == TrialStatus.COMPLETED:
             self.score_trial(stored)
@@ -507,9 +512,19 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
 
     @_synchronized
     def get_best_trials(self, num_trials: int = 1) -> list[Trial]:
-        """The best completed trials (finite score) of the whole search, best first."""
+        """The best trials of the whole search, best first.
+
+        Trials that completed with a finite score come first, ranked by
+        score; when there are fewer than `num_trials` of them, the other
+        trials follow in creation order (as in KerasTuner), so that a search
+        whose every trial failed still names them.
+        """
         self._refresh()
-        return self._best_of(self.trials.values(), num_trials)
+        best = self._best_of(self.trials.values(), num_trials)
+        if len(best) < num_trials:
+            chosen = {t.trial_id for t in best}
+            best += [t for t in self.trials.values() if t.trial_id not in chosen]
+        return best[:num_trials]
 
     def _best_of(self, trials: Iterable[Trial], num_trials: int) -> list[Trial]:
         """The best `num_trials` of `trials` that completed with a finite score, best first."""
@@ -575,6 +590,16 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         True differ) and are rebuilt from the trials on load, never saved.
         """
         return values_key(values, self._defaults())
+
+    def _ran_key(self, hyperparameters: HyperParameters,
+                 values: Mapping[str, Any] | None = None) -> tuple:
+        """The key of the configuration a trial ran: its `values` (by default its active
+        ones), less the entries it declared that the search does not tune (always
+        their default)."""
+        defaults = self._defaults()
+        untuned = [hp.name for hp in hyperparameters.space
+                   if hp.name not in defaults and isinstance(hp, Fixed)]
+        return values_key(hyperparameters.values if values is None else values, defaults, untuned)
 
     def _remember(self, trial_id: str, key: tuple) -> None:
         """Records that trial `trial_id` runs the configuration `key` (its values may change)."""

@@ -3,10 +3,13 @@
 Two workflows:
 
 - Tuner workflow: subclass `Tuner` and override `run_trial(self, trial, *args,
-  **kwargs)`; everything given to `search()` reaches it, plus `callbacks`: the
-  user's callbacks (fresh copies) and the tuner's own. Pass them to
-  `model.fit` and the best epoch's model is saved, so that
-  `get_best_models()` works without a hypermodel.
+  **kwargs)`; everything given to `search()` reaches it, plus `callbacks`:
+  fresh copies of the user's callbacks and the tuner's own. Pass them to
+  `model.fit` (by name, or by forwarding `**kwargs`) and the best epoch's
+  model is saved, so that `get_best_models()` works without a hypermodel.
+  A `run_trial` whose `**kwargs` go to a function that takes no `callbacks`
+  is run again at once without them, as KerasTuner runs it, and no longer
+  gets them; it can save its model with `self.save_model(trial.trial_id, model)`.
 - HyperModel workflow: give `hypermodel=` (a `HyperModel` or a `build(hp)`
   function); each trial builds a model with `hypermodel.build(hp)` and
   trains it with `hypermodel.fit(hp, model, *args, callbacks=..., **kwargs)`,
@@ -55,6 +58,13 @@ class _TrialRun:
             entry = self._copies.get(id(callback))
             found.append(entry[1] if entry and entry[0] is callback else callback)
         return found
+
+
+def _refuses_callbacks(error: TypeError) -> bool:
+    """Whether `error` says that a function got a `callbacks` keyword it cannot take."""
+    text = str(error)
+    return ("multiple values for keyword argument 'callbacks'" in text
+            or "unexpected keyword argument 'callbacks'" in text)
 
 
 def _check_executions(value: Any) -> int:
@@ -142,6 +152,8 @@ class Tuner(BaseTuner):
         self.distribution_strategy = distribution_strategy
         self.executions_per_trial = _check_executions(executions_per_trial)
         self._save_whole_models = True
+        #: False once `run_trial` showed that its `**kwargs` cannot take `callbacks`.
+        self._inject_callbacks = True
         self._run: _TrialRun | None = None
         self._memory: tuner_utils.SearchMemory | None = None
         super().__init__(
@@ -248,7 +260,8 @@ class Tuner(BaseTuner):
                         fit_kwargs: dict) -> Any:
         """Calls the user's `run_trial` `executions_per_trial` times (once if it calls
         `super().run_trial`, which runs the executions itself)."""
-        inject = given or tuner_utils.accepts_keyword(self.run_trial, "callbacks")
+        inject = given or (self._inject_callbacks
+                           and tuner_utils.accepts_keyword(self.run_trial, "callbacks"))
         results = []
         for execution in range(self.executions_per_trial):
             self._release_memory()
@@ -260,15 +273,16 @@ class Tuner(BaseTuner):
             try:
                 result = self.run_trial(run.trial, *fit_args, **kwargs)
             except TypeError as error:
-                if given or not inject or "multiple values for keyword argument 'callbacks'" \
-                        not in str(error):
+                if given or not inject or not _refuses_callbacks(error):
                     raise
-                inject = False
-                warnings.warn(
-                    f"{type(self).__name__}.run_trial passes its own `callbacks=` to `fit`, so "
-                    "the tuner's callbacks were left out: best models are not saved. Add the "
-                    "`callbacks` that run_trial receives to yours to save them.",
-                    stacklevel=tuner_utils.user_stacklevel())
+                # Its `**kwargs` go elsewhere than `fit`: run it as KerasTuner does, without.
+                inject = self._inject_callbacks = False
+                if "multiple values" in str(error):
+                    warnings.warn(
+                        f"{type(self).__name__}.run_trial passes its own `callbacks=` to `fit`, "
+                        "so the tuner's callbacks were left out: best models are not saved. Add "
+                        "the `callbacks` that run_trial receives to yours to save them.",
+                        stacklevel=tuner_utils.user_stacklevel())
                 kwargs.pop("callbacks")
                 result = self.run_trial(run.trial, *fit_args, **kwargs)
             if run.builtin_ran:
@@ -280,12 +294,13 @@ class Tuner(BaseTuner):
         """Fresh copies of the user's callbacks plus the tuner's, for one training run.
 
         The tuner's own (hooks and checkpoint) are Keras callbacks: they are
-        added once Keras is imported, as it is by any code that trains a Keras model.
+        added when Keras is imported or `run_trial` imports it itself, so
+        that tuning plain functions never loads TensorFlow.
         """
         copies = callbacks_module.copy_callbacks(originals)
         run.remember_copies(copies, originals)
-        callbacks_module.configure_tensorboard(copies, run.trial, execution)
-        if tuner_utils.keras_loaded():
+        callbacks_module.configure_tensorboard(copies, run.trial, execution, self.oracle.objective)
+        if tuner_utils.keras_loaded() or tuner_utils.imports_keras(self.run_trial):
             if run.checkpoint is None:
                 run.checkpoint = callbacks_module.make_checkpoint(
                     self.oracle.objective, self.get_trial_dir(run.trial.trial_id),
@@ -294,8 +309,22 @@ class Tuner(BaseTuner):
             copies.append(run.checkpoint)
         return copies
 
+    def save_model(self, trial_id: str, model: Any, step: int = 0) -> None:
+        """Saves `model` as the checkpoint of trial `trial_id`, for `get_best_models()`.
+
+        For a `run_trial` that trains without the tuner's callbacks (it reports
+        with `self.oracle.update_trial(...)` and returns nothing, say): call it
+        with the model to keep. A later call replaces the earlier model;
+        `step` is accepted for KerasTuner compatibility.
+        """
+        error = callbacks_module.save_trial_model(
+            model, self.get_trial_dir(trial_id), whole_model=self._save_whole_models)
+        self._note_whole_model_error(error)
+
     def _note_checkpoint(self, checkpoint: Any) -> None:
-        error = getattr(checkpoint, "whole_model_error", None)
+        self._note_whole_model_error(getattr(checkpoint, "whole_model_error", None))
+
+    def _note_whole_model_error(self, error: str | None) -> None:
         if error and self._save_whole_models:
             self._save_whole_models = False
             warnings.warn(
@@ -316,8 +345,8 @@ class Tuner(BaseTuner):
         (checkpoint and hooks). `fit` also gets `trial_id=` / `trial=` when its
         signature names them.
 
-        An override receives everything given to `search()` plus `callbacks`;
-        it returns a number (the objective), a dict of metrics, a `History`,
+        An override receives everything given to `search()` plus `callbacks`
+        (see the module's docstring for when they are left out); it returns a number (the objective), a dict of metrics, a `History`,
         or a list of these. It may call `super().run_trial(trial, *args,
         **kwargs)` to build and train with the hypermodel.
 

@@ -54,8 +54,9 @@ def load_trial_model(trial_dir: str, trial_id: str, build: Callable[[], Any] | N
         return rebuild(build, weights)
     raise FileNotFoundError(
         f"Trial {trial_id} saved no model in {trial_dir}. In `run_trial`, pass the `callbacks` "
-        "it receives to `model.fit(...)` (e.g. `model.fit(x, y, **kwargs)` or "
-        "`callbacks=kwargs['callbacks']`) so that the best epoch is saved; or retrain with "
+        "it receives to `model.fit(...)` (`model.fit(x, y, **kwargs)` or "
+        "`callbacks=kwargs['callbacks']`) so that the best epoch is saved, or call "
+        "`self.save_model(trial.trial_id, model)` in `run_trial`; or retrain with "
         "`get_best_hyperparameters()`."
     )
 

@@ -203,6 +203,12 @@ def keras_loaded() -> bool:
     return "keras" in sys.modules
 
 
+def imports_keras(function: Callable) -> bool:
+    """Whether `function`'s own code imports Keras or TensorFlow (`import keras` in its body)."""
+    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    return code is not None and not {"keras", "tensorflow", "tf_keras"}.isdisjoint(code.co_names)
+
+
 def clear_session() -> None:
     """Frees what Keras keeps between models (its global state, then a garbage collection).
 

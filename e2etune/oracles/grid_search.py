@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
+import bisect
+import itertools
 from typing import Any, Callable, Sequence
 
 from e2etune.engine import _values
 from e2etune.engine._oracle_arguments import shared_arguments
 from e2etune.engine.hyperparameters import HyperParameter
 from e2etune.engine.oracle import Oracle
-from e2etune.engine.trial import TrialStatus
+from e2etune.engine.trial import Trial, TrialStatus
 
 #: Above this many values, an `Int` without a step is enumerated lazily, never listed.
 _MAX_LISTED = 100_000
@@ -44,6 +45,15 @@ class _Axis:
 
     def __len__(self) -> int:
         return len(self._values) + (self._position is None)
+
+    def index(self, value: Any) -> int | None:
+        """The position of `value` on the axis, or None when it is not on it."""
+        if _values.same_value(value, self._default):
+            return 0
+        position = _index_of(self._values, value)
+        if position is None:
+            return None
+        return position + 1 if self._position is None or position < self._position else position
 
     def __getitem__(self, index: int) -> Any:
         if index == 0:
@@ -130,15 +140,19 @@ class GridSearchOracle(Oracle):
     Order (as KerasTuner's): the first trial uses every default; then the
     last hyperparameter varies fastest, each one taking its default first
     and then its other values in order. A `Float` without a step takes
-    `hp.grid_values()` (evenly spread values, sorted on its sampling scale).
-    Conditional hyperparameters are varied only where they are active.
+    `hp.grid_values()` (ten values spread on its sampling scale) after its
+    default. Conditional hyperparameters are varied only where they are
+    active.
 
-    Hyperparameters that trials declare later join the space; the grid then
-    covers their other values too, going back over the earlier
-    combinations but never repeating a configuration already tried (a trial
-    that ran before a hyperparameter existed counts as having its default).
-    The position in the grid is saved with the search, so a resumed search
-    continues at the next point.
+    While the space stays as the search started, workers take the grid's
+    points one after another, in parallel. Once trials declare new
+    hyperparameters, each ended trial proposes the point that follows it in
+    the grid (with what it declared), unless that point is not before the
+    next trial already in grid order, as in KerasTuner: the new
+    hyperparameters join the grid from that trial on, and while trials run
+    that may still declare some, other workers wait (IDLE) rather than
+    guess. The position is saved with the search, so a resumed search
+    continues where it stopped.
 
     Args:
         objective: A metric name, an `Objective`, or a list of these; None
@@ -163,60 +177,124 @@ class GridSearchOracle(Oracle):
             max_trials=max_trials,
             **kwargs,
         )
-        self._grid_cache: tuple[list[HyperParameter], Grid, str] | None = None
-        #: (space fingerprint, last point handed out) or None before the first one.
-        self._cursor: tuple[str, list[int | None]] | None = None
+        self._grid_cache: tuple[list[HyperParameter], Grid] | None = None
+        #: Ended trials (and the first one) whose successor in the grid is to be proposed.
+        self._queue: list[str] = []
+        #: The grid position of every trial, sorted, with how many trials it covers.
+        self._ordered: list[tuple[tuple, str]] = []
+        self._ordered_count = 0
+        #: Whether trials declared hyperparameters during the search: then a point after a
+        #: running trial waits for its end, which may add more.
+        self._grown = False
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
-        """The next untried point of the grid; IDLE or STOPPED when none is left."""
-        grid, fingerprint = self._grid()
-        point = self._next_untried(grid, fingerprint)
-        if point is None:
-            # Running trials may still declare new hyperparameters that extend the grid.
-            status = TrialStatus.IDLE if self._running else TrialStatus.STOPPED
-            return {"status": status, "values": None}
-        return {"status": TrialStatus.RUNNING, "values": grid.values(point)}
+        """The successor of an ended trial in grid order; IDLE or STOPPED when there is none."""
+        grid = self._grid()
+        if not self.trials or (len(self.trials) == 1 and trial_id in self.trials):
+            self._queue.append(trial_id)
+            return {"status": TrialStatus.RUNNING, "values": grid.values(grid.first())}
+        while self._queue:
+            previous = self._queue.pop(0)
+            if previous not in self.trials:
+                continue
+            point = grid.next(self._point_of(grid, self.trials[previous].hyperparameters.values))
+            if point is None:
+                continue
+            following = self._following(grid, previous)
+            if following is not None and _position(point) >= following:
+                continue
+            values = grid.values(point)
+            if self._compute_values_hash(values) in self._tried_so_far:
+                continue
+            return {"status": TrialStatus.RUNNING, "values": values}
+        if not self._grown:
+            values = self._after_last(grid)
+            if values is not None:
+                return {"status": TrialStatus.RUNNING, "values": values}
+        # Running trials may still declare hyperparameters that extend the grid.
+        status = TrialStatus.IDLE if self._running else TrialStatus.STOPPED
+        return {"status": status, "values": None}
 
-    def _grid(self) -> tuple[Grid, str]:
-        """The grid of the current space and the space's fingerprint (cached until it changes)."""
+    def _on_trial_end(self, trial: Trial) -> None:
+        if trial.status in _FINAL and trial.trial_id not in self._queue:
+            self._queue.append(trial.trial_id)
+
+    def _grid(self) -> Grid:
+        """The grid of the current space (cached until the space changes)."""
         space = self.hyperparameters.space
         cached = self._grid_cache
         if cached is None or len(cached[0]) != len(space) or any(
                 a is not b for a, b in zip(cached[0], space)):
-            digest = hashlib.blake2b(digest_size=16)
-            for hp in space:
-                digest.update(self._codec.hp_proto(hp).SerializeToString(deterministic=True))
-            cached = self._grid_cache = (space, Grid(space), digest.hexdigest())
-        return cached[1], cached[2]
+            cached = self._grid_cache = (space, Grid(space))
+            self._ordered, self._ordered_count = [], 0
+        return cached[1]
 
-    def _next_untried(self, grid: Grid, fingerprint: str) -> list[int | None] | None:
-        """Walks from the cursor (or from the start, if the space changed) to an untried point."""
-        if self._cursor is not None and self._cursor[0] == fingerprint:
-            point = grid.next(self._cursor[1])
-        else:
-            point = grid.first()
-        last = point
+    def _point_of(self, grid: Grid, values: dict[str, Any]) -> list[int | None]:
+        """The grid point of a trial's values (a value it lacks is the default it ran with)."""
+        point: list[int | None] = []
+        active: dict[str, Any] = {}
+        for hp, axis in zip(grid.space, grid.axes):
+            if not all(c.is_active(active) for c in hp.conditions):
+                point.append(None)
+                continue
+            value = values.get(hp.name, hp.default)
+            index = axis.index(value)
+            point.append(0 if index is None else index)
+            active[hp.name] = axis[point[-1]]
+        return point
+
+    def _after_last(self, grid: Grid) -> dict[str, Any] | None:
+        """The first untried point after the last trial in grid order (a space that never
+        grew during the search: no running trial can change what follows it)."""
+        self._order(grid)
+        if not self._ordered:
+            return None
+        last = self.trials[self._ordered[-1][1]]
+        point = grid.next(self._point_of(grid, last.hyperparameters.values))
         while point is not None:
-            if self._compute_values_hash(grid.values(point)) not in self._tried_so_far:
-                self._cursor = (fingerprint, point)
-                return point
-            last, point = point, grid.next(point)
-        if last is not None:
-            self._cursor = (fingerprint, last)
+            values = grid.values(point)
+            if self._compute_values_hash(values) not in self._tried_so_far:
+                return values
+            point = grid.next(point)
         return None
 
+    def _order(self, grid: Grid) -> None:
+        """Brings the sorted grid positions of the trials up to date."""
+        if self._ordered_count > len(self.trials):
+            self._ordered, self._ordered_count = [], 0
+        for trial in itertools.islice(self.trials.values(), self._ordered_count, None):
+            key = _position(self._point_of(grid, trial.hyperparameters.values))
+            bisect.insort(self._ordered, (key, trial.trial_id))
+        self._ordered_count = len(self.trials)
+
+    def _following(self, grid: Grid, trial_id: str) -> tuple | None:
+        """The grid position of the first trial after `trial_id` in grid order, if any."""
+        self._order(grid)
+        key = _position(self._point_of(grid, self.trials[trial_id].hyperparameters.values))
+        index = bisect.bisect_right(self._ordered, (key, chr(0x10FFFF)))
+        return self._ordered[index][0] if index < len(self._ordered) else None
+
+    def _on_space_changed(self) -> None:
+        self._grid_cache = None
+        if self.trials:
+            self._grown = True
+
     def get_state(self) -> dict[str, Any]:
-        """The last point handed out and the fingerprint of the space it belongs to."""
-        if self._cursor is None:
-            return {}
-        return {"space": self._cursor[0], "cursor": self._cursor[1]}
+        """The trials whose successors in the grid are still to be proposed, and whether
+        trials declared new hyperparameters."""
+        return {"queue": list(self._queue), "grown": self._grown}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restores the position in the grid (checked against the space when next used)."""
-        self._grid_cache = None
-        self._cursor = None
-        if state.get("cursor") is not None:
-            cursor, fingerprint = state["cursor"], state["space"]
-            grid, current = self._grid()
-            if fingerprint == current and grid.is_point(cursor):
-                self._cursor = (fingerprint, list(cursor))
+        """Restores the trials whose successors are still to be proposed."""
+        self._queue = [t for t in state.get("queue", []) if isinstance(t, str)]
+        self._grown = self._grown or bool(state.get("grown"))
+        self._ordered, self._ordered_count = [], 0
+
+
+#: Statuses after which a trial's successor in the grid is proposed.
+_FINAL = (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.INVALID)
+
+
+def _position(point: Sequence[int | None]) -> tuple:
+    """A sortable key of a grid point: inactive hyperparameters sort before any value."""
+    return tuple(-1 if i is None else i for i in point)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from e2etune import errors
 from e2etune.engine._oracle_arguments import shared_arguments
 from e2etune.engine.oracle import Oracle
 from e2etune.engine.trial import TrialStatus
@@ -131,12 +132,23 @@ class HyperbandOracle(Oracle):
             "bracket_index": self._bracket_index,
             "rounds": self._rounds,
             "space_exhausted": self._space_exhausted,
+            "max_epochs": self.max_epochs,
+            "factor": self.factor,
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restores the position in the schedule."""
         if not state:
             return
+        saved = {name: state.get(name, value) for name, value in
+                 (("max_epochs", self.max_epochs), ("factor", self.factor))}
+        if saved != {"max_epochs": self.max_epochs, "factor": self.factor}:
+            raise errors.SearchStateError(
+                f"This Hyperband search was started with max_epochs={saved['max_epochs']} and "
+                f"factor={saved['factor']}, not max_epochs={self.max_epochs} and "
+                f"factor={self.factor}: its brackets follow the first schedule. Resume it with "
+                "the same arguments, use another `project_name`, or pass `overwrite=True` to "
+                "start afresh.")
         self._iteration = state["iteration"]
         self._bracket_index = state["bracket_index"]
         self._rounds = [list(r) for r in state["rounds"]]

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\re2etune.proto\x12\x07\x65\x32\x65tune\"l\n\x05Value\x12\x13\n\tint_value\x18\x01 \x01(\x03H\x00\x12\x15\n\x0b\x66loat_value\x18\x02 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x03 \x01(\tH\x00\x12\x17\n\rboolean_value\x18\x04 \x01(\x08H\x00\x42\x06\n\x04kind\"9\n\tCondition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1e\n\x06values\x18\x02 \x03(\x0b\x32\x0e.e2etune.Value\"\x81\x01\n\x07IntSpec\x12\x11\n\tmin_value\x18\x01 \x01(\x03\x12\x11\n\tmax_value\x18\x02 \x01(\x03\x12\x11\n\x04step\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12#\n\x08sampling\x18\x04 \x01(\x0e\x32\x11.e2etune.Sampling\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x05 \x01(\x03\x42\x07\n\x05_step\"\x83\x01\n\tFloatSpec\x12\x11\n\tmin_value\x18\x01 \x01(\x01\x12\x11\n\tmax_value\x18\x02 \x01(\x01\x12\x11\n\x04step\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12#\n\x08sampling\x18\x04 \x01(\x0e\x32\x11.e2etune.Sampling\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x05 \x01(\x01\x42\x07\n\x05_step\"^\n\nChoiceSpec\x12\x1e\n\x06values\x18\x01 \x03(\x0b\x32\x0e.e2etune.Value\x12\x0f\n\x07ordered\x18\x02 \x01(\x08\x12\x1f\n\x07\x64\x65\x66\x61ult\x18\x03 \x01(\x0b\x32\x0e.e2etune.Value\"\x1e\n\x0b\x42ooleanSpec\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x01 \x01(\x08\"*\n\tFixedSpec\x12\x1d\n\x05value\x18\x01 \x01(\x0b\x32\x0e.e2etune.Value\"\xa2\x02\n\x0eHyperParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\nconditions\x18\x02 \x03(\x0b\x32\x12.e2etune.Condition\x12$\n\x08int_spec\x18\x03 \x01(\x0b\x32\x10.e2etune.IntSpecH\x00\x12(\n\nfloat_spec\x18\x04 \x01(\x0b\x32\x12.e2etune.FloatSpecH\x00\x12*\n\x0b\x63hoice_spec\x18\x05 \x01(\x0b\x32\x13.e2etune.ChoiceSpecH\x00\x12,\n\x0c\x62oolean_spec\x18\x06 \x01(\x0b\x32\x14.e2etune.BooleanSpecH\x00\x12(\n\nfixed_spec\x18\x07 \x01(\x0b\x32\x12.e2etune.FixedSpecH\x00\x42\x06\n\x04kind\"\xae\x01\n\x0fHyperParameters\x12&\n\x05space\x18\x01 \x03(\x0b\x32\x17.e2etune.HyperParameter\x12\x34\n\x06values\x18\x02 \x03(\x0b\x32$.e2etune.HyperParameters.ValuesEntry\x1a=\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1d\n\x05value\x18\x02 \x01(\x0b\x32\x0e.e2etune.Value:\x02\x38\x01\"0\n\x11MetricObservation\x12\r\n\x05value\x18\x01 \x03(\x01\x12\x0c\n\x04step\x18\x02 \x01(\x03\"v\n\rMetricHistory\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\tdirection\x18\x02 \x01(\x0e\x32\x12.e2etune.Direction\x12\x30\n\x0cobservations\x18\x03 \x03(\x0b\x32\x1a.e2etune.MetricObservation\"@\n\tObjective\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\tdirection\x18\x02 \x01(\x0e\x32\x12.e2etune.Direction\"\x92\x02\n\x05Trial\x12\x10\n\x08trial_id\x18\x01 \x01(\t\x12\x31\n\x0fhyperparameters\x18\x02 \x01(\x0b\x32\x18.e2etune.HyperParameters\x12$\n\x06status\x18\x03 \x01(\x0e\x32\x14.e2etune.TrialStatus\x12\x12\n\x05score\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\tbest_step\x18\x05 \x01(\x03\x12\'\n\x07metrics\x18\x06 \x03(\x0b\x32\x16.e2etune.MetricHistory\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x08 \x01(\x03\x12\x0f\n\x07\x63rashes\x18\t \x01(\x03\x12\x10\n\x08tuner_id\x18\n \x01(\tB\x08\n\x06_score\"\xab\x02\n\x0bOracleState\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\x03\x12\'\n\x05space\x18\x02 \x01(\x0b\x32\x18.e2etune.HyperParameters\x12&\n\nobjectives\x18\x03 \x03(\x0b\x32\x12.e2etune.Objective\x12\x0c\n\x04seed\x18\x04 \x01(\x03\x12\x12\n\nseed_state\x18\x05 \x01(\x03\x12\x13\n\x0bretry_queue\x18\x06 \x03(\t\x12\x14\n\x0ctried_hashes\x18\x07 \x03(\t\x12\x1c\n\x14\x63onsecutive_failures\x18\x08 \x03(\t\x12\x17\n\x0f\x61lgorithm_state\x18\t \x01(\x0c\x12\x14\n\x0coracle_class\x18\n \x01(\t\x12\x19\n\x11next_trial_number\x18\x0b \x01(\x03*J\n\x08Sampling\x12\x18\n\x14SAMPLING_UNSPECIFIED\x10\x00\x12\n\n\x06LINEAR\x10\x01\x12\x07\n\x03LOG\x10\x02\x12\x0f\n\x0bREVERSE_LOG\x10\x03*8\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x07\n\x03MIN\x10\x01\x12\x07\n\x03MAX\x10\x02*w\n\x0bTrialStatus\x12\x1c\n\x18TRIAL_STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07RUNNING\x10\x01\x12\x08\n\x04IDLE\x10\x02\x12\x0b\n\x07INVALID\x10\x03\x12\x0b\n\x07STOPPED\x10\x04\x12\r\n\tCOMPLETED\x10\x05\x12\n\n\x06\x46\x41ILED\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\re2etune.proto\x12\x07\x65\x32\x65tune\"l\n\x05Value\x12\x13\n\tint_value\x18\x01 \x01(\x03H\x00\x12\x15\n\x0b\x66loat_value\x18\x02 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x03 \x01(\tH\x00\x12\x17\n\rboolean_value\x18\x04 \x01(\x08H\x00\x42\x06\n\x04kind\"9\n\tCondition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1e\n\x06values\x18\x02 \x03(\x0b\x32\x0e.e2etune.Value\"\xb7\x01\n\x07IntSpec\x12\x11\n\tmin_value\x18\x01 \x01(\x03\x12\x11\n\tmax_value\x18\x02 \x01(\x03\x12\x11\n\x04step\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12#\n\x08sampling\x18\x04 \x01(\x0e\x32\x11.e2etune.Sampling\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x05 \x01(\x03\x12\x0c\n\x04name\x18\n \x01(\t\x12&\n\nconditions\x18\x0b \x03(\x0b\x32\x12.e2etune.ConditionB\x07\n\x05_step\"\xb9\x01\n\tFloatSpec\x12\x11\n\tmin_value\x18\x01 \x01(\x01\x12\x11\n\tmax_value\x18\x02 \x01(\x01\x12\x11\n\x04step\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12#\n\x08sampling\x18\x04 \x01(\x0e\x32\x11.e2etune.Sampling\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x05 \x01(\x01\x12\x0c\n\x04name\x18\n \x01(\t\x12&\n\nconditions\x18\x0b \x03(\x0b\x32\x12.e2etune.ConditionB\x07\n\x05_step\"\x94\x01\n\nChoiceSpec\x12\x1e\n\x06values\x18\x01 \x03(\x0b\x32\x0e.e2etune.Value\x12\x0f\n\x07ordered\x18\x02 \x01(\x08\x12\x1f\n\x07\x64\x65\x66\x61ult\x18\x03 \x01(\x0b\x32\x0e.e2etune.Value\x12\x0c\n\x04name\x18\n \x01(\t\x12&\n\nconditions\x18\x0b \x03(\x0b\x32\x12.e2etune.Condition\"T\n\x0b\x42ooleanSpec\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x01 \x01(\x08\x12\x0c\n\x04name\x18\n \x01(\t\x12&\n\nconditions\x18\x0b \x03(\x0b\x32\x12.e2etune.Condition\"`\n\tFixedSpec\x12\x1d\n\x05value\x18\x01 \x01(\x0b\x32\x0e.e2etune.Value\x12\x0c\n\x04name\x18\n \x01(\t\x12&\n\nconditions\x18\x0b \x03(\x0b\x32\x12.e2etune.Condition\"\xa2\x02\n\x0eHyperParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\nconditions\x18\x02 \x03(\x0b\x32\x12.e2etune.Condition\x12$\n\x08int_spec\x18\x03 \x01(\x0b\x32\x10.e2etune.IntSpecH\x00\x12(\n\nfloat_spec\x18\x04 \x01(\x0b\x32\x12.e2etune.FloatSpecH\x00\x12*\n\x0b\x63hoice_spec\x18\x05 \x01(\x0b\x32\x13.e2etune.ChoiceSpecH\x00\x12,\n\x0c\x62oolean_spec\x18\x06 \x01(\x0b\x32\x14.e2etune.BooleanSpecH\x00\x12(\n\nfixed_spec\x18\x07 \x01(\x0b\x32\x12.e2etune.FixedSpecH\x00\x42\x06\n\x04kind\"\xae\x01\n\x0fHyperParameters\x12&\n\x05space\x18\x01 \x03(\x0b\x32\x17.e2etune.HyperParameter\x12\x34\n\x06values\x18\x02 \x03(\x0b\x32$.e2etune.HyperParameters.ValuesEntry\x1a=\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1d\n\x05value\x18\x02 \x01(\x0b\x32\x0e.e2etune.Value:\x02\x38\x01\"0\n\x11MetricObservation\x12\r\n\x05value\x18\x01 \x03(\x01\x12\x0c\n\x04step\x18\x02 \x01(\x03\"v\n\rMetricHistory\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\tdirection\x18\x02 \x01(\x0e\x32\x12.e2etune.Direction\x12\x30\n\x0cobservations\x18\x03 \x03(\x0b\x32\x1a.e2etune.MetricObservation\"@\n\tObjective\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\tdirection\x18\x02 \x01(\x0e\x32\x12.e2etune.Direction\"\x92\x02\n\x05Trial\x12\x10\n\x08trial_id\x18\x01 \x01(\t\x12\x31\n\x0fhyperparameters\x18\x02 \x01(\x0b\x32\x18.e2etune.HyperParameters\x12$\n\x06status\x18\x03 \x01(\x0e\x32\x14.e2etune.TrialStatus\x12\x12\n\x05score\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\tbest_step\x18\x05 \x01(\x03\x12\'\n\x07metrics\x18\x06 \x03(\x0b\x32\x16.e2etune.MetricHistory\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x08 \x01(\x03\x12\x0f\n\x07\x63rashes\x18\t \x01(\x03\x12\x10\n\x08tuner_id\x18\n \x01(\tB\x08\n\x06_score\"\xab\x02\n\x0bOracleState\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\x03\x12\'\n\x05space\x18\x02 \x01(\x0b\x32\x18.e2etune.HyperParameters\x12&\n\nobjectives\x18\x03 \x03(\x0b\x32\x12.e2etune.Objective\x12\x0c\n\x04seed\x18\x04 \x01(\x03\x12\x12\n\nseed_state\x18\x05 \x01(\x03\x12\x13\n\x0bretry_queue\x18\x06 \x03(\t\x12\x14\n\x0ctried_hashes\x18\x07 \x03(\t\x12\x1c\n\x14\x63onsecutive_failures\x18\x08 \x03(\t\x12\x17\n\x0f\x61lgorithm_state\x18\t \x01(\x0c\x12\x14\n\x0coracle_class\x18\n \x01(\t\x12\x19\n\x11next_trial_number\x18\x0b \x01(\x03*J\n\x08Sampling\x12\x18\n\x14SAMPLING_UNSPECIFIED\x10\x00\x12\n\n\x06LINEAR\x10\x01\x12\x07\n\x03LOG\x10\x02\x12\x0f\n\x0bREVERSE_LOG\x10\x03*8\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x07\n\x03MIN\x10\x01\x12\x07\n\x03MAX\x10\x02*w\n\x0bTrialStatus\x12\x1c\n\x18TRIAL_STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07RUNNING\x10\x01\x12\x08\n\x04IDLE\x10\x02\x12\x0b\n\x07INVALID\x10\x03\x12\x0b\n\x07STOPPED\x10\x04\x12\r\n\tCOMPLETED\x10\x05\x12\n\n\x06\x46\x41ILED\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,40 +33,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_HYPERPARAMETERS_VALUESENTRY']._loaded_options = None
   _globals['_HYPERPARAMETERS_VALUESENTRY']._serialized_options = b'8\001'
-  _globals['_SAMPLING']._serialized_start=1918
-  _globals['_SAMPLING']._serialized_end=1992
-  _globals['_DIRECTION']._serialized_start=1994
-  _globals['_DIRECTION']._serialized_end=2050
-  _globals['_TRIALSTATUS']._serialized_start=2052
-  _globals['_TRIALSTATUS']._serialized_end=2171
+  _globals['_SAMPLING']._serialized_start=2189
+  _globals['_SAMPLING']._serialized_end=2263
+  _globals['_DIRECTION']._serialized_start=2265
+  _globals['_DIRECTION']._serialized_end=2321
+  _globals['_TRIALSTATUS']._serialized_start=2323
+  _globals['_TRIALSTATUS']._serialized_end=2442
   _globals['_VALUE']._serialized_start=26
   _globals['_VALUE']._serialized_end=134
   _globals['_CONDITION']._serialized_start=136
   _globals['_CONDITION']._serialized_end=193
   _globals['_INTSPEC']._serialized_start=196
-  _globals['_INTSPEC']._serialized_end=325
-  _globals['_FLOATSPEC']._serialized_start=328
-  _globals['_FLOATSPEC']._serialized_end=459
-  _globals['_CHOICESPEC']._serialized_start=461
-  _globals['_CHOICESPEC']._serialized_end=555
-  _globals['_BOOLEANSPEC']._serialized_start=557
-  _globals['_BOOLEANSPEC']._serialized_end=587
-  _globals['_FIXEDSPEC']._serialized_start=589
-  _globals['_FIXEDSPEC']._serialized_end=631
-  _globals['_HYPERPARAMETER']._serialized_start=634
-  _globals['_HYPERPARAMETER']._serialized_end=924
-  _globals['_HYPERPARAMETERS']._serialized_start=927
-  _globals['_HYPERPARAMETERS']._serialized_end=1101
-  _globals['_HYPERPARAMETERS_VALUESENTRY']._serialized_start=1040
-  _globals['_HYPERPARAMETERS_VALUESENTRY']._serialized_end=1101
-  _globals['_METRICOBSERVATION']._serialized_start=1103
-  _globals['_METRICOBSERVATION']._serialized_end=1151
-  _globals['_METRICHISTORY']._serialized_start=1153
-  _globals['_METRICHISTORY']._serialized_end=1271
-  _globals['_OBJECTIVE']._serialized_start=1273
-  _globals['_OBJECTIVE']._serialized_end=1337
-  _globals['_TRIAL']._serialized_start=1340
-  _globals['_TRIAL']._serialized_end=1614
-  _globals['_ORACLESTATE']._serialized_start=1617
-  _globals['_ORACLESTATE']._serialized_end=1916
+  _globals['_INTSPEC']._serialized_end=379
+  _globals['_FLOATSPEC']._serialized_start=382
+  _globals['_FLOATSPEC']._serialized_end=567
+  _globals['_CHOICESPEC']._serialized_start=570
+  _globals['_CHOICESPEC']._serialized_end=718
+  _globals['_BOOLEANSPEC']._serialized_start=720
+  _globals['_BOOLEANSPEC']._serialized_end=804
+  _globals['_FIXEDSPEC']._serialized_start=806
+  _globals['_FIXEDSPEC']._serialized_end=902
+  _globals['_HYPERPARAMETER']._serialized_start=905
+  _globals['_HYPERPARAMETER']._serialized_end=1195
+  _globals['_HYPERPARAMETERS']._serialized_start=1198
+  _globals['_HYPERPARAMETERS']._serialized_end=1372
+  _globals['_HYPERPARAMETERS_VALUESENTRY']._serialized_start=1311
+  _globals['_HYPERPARAMETERS_VALUESENTRY']._serialized_end=1372
+  _globals['_METRICOBSERVATION']._serialized_start=1374
+  _globals['_METRICOBSERVATION']._serialized_end=1422
+  _globals['_METRICHISTORY']._serialized_start=1424
+  _globals['_METRICHISTORY']._serialized_end=1542
+  _globals['_OBJECTIVE']._serialized_start=1544
+  _globals['_OBJECTIVE']._serialized_end=1608
+  _globals['_TRIAL']._serialized_start=1611
+  _globals['_TRIAL']._serialized_end=1885
+  _globals['_ORACLESTATE']._serialized_start=1888
+  _globals['_ORACLESTATE']._serialized_end=2187
 # @@protoc_insertion_point(module_scope)

@@ -55,8 +55,8 @@ STORAGE_VARIABLE = "E2ETUNE_STORAGE"
 #: The default storage's file in a project folder.
 DATABASE_NAME = "search.db"
 _LOCK_NAME = "search.lock"
-#: State files of other tools (KerasTuner) that e2etune cannot resume.
-_FOREIGN_STATE_FILES = ("oracle.json",)
+#: The state file of a KerasTuner search, which the oracle imports.
+_KERASTUNER_STATE_FILE = "oracle.json"
 
 
 def __getattr__(name: str) -> Any:
@@ -133,11 +133,8 @@ def _project_file(project_dir: pathlib.Path, overwrite: bool) -> SQLiteStorage:
 
 
 def _check_no_foreign_state(project_dir: pathlib.Path) -> None:
-    foreign = [name for name in _FOREIGN_STATE_FILES if (project_dir / name).exists()]
-    if foreign:
-        raise SearchStateError(
-            f"{project_dir} holds a search saved by KerasTuner ({', '.join(foreign)}), which "
-            f"e2etune cannot resume. {OVERWRITE_HINT} Or choose another `project_name`.")
+    if (project_dir / _KERASTUNER_STATE_FILE).exists():
+        return  # a KerasTuner search: the oracle carries it on
     if project_dir.is_dir() and any(p.is_dir() for p in project_dir.glob("trial_*")):
         raise SearchStateError(
             f"{project_dir} has trial folders but no search state ({DATABASE_NAME} is missing, "

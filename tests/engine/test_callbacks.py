@@ -210,3 +210,34 @@ def test_tensorboard_writes_logs_during_search(tmp_path):
                  callbacks=[keras.callbacks.TensorBoard(log_dir=str(log_dir))])
     assert tuner.oracle.trials["0"].status == TrialStatus.COMPLETED
     assert os.listdir(log_dir / "0" / "execution0")
+
+
+def test_tensorboard_hparams_show_each_trials_values_and_best_epoch_metrics(tmp_path):
+    pytest.importorskip("tensorboard")
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+
+    class Workflow(kt.Tuner):
+        def run_trial(self, trial, x, y, callbacks=None, **kwargs):
+            hp = trial.hyperparameters
+            hp.Int("units", 1, 4)
+            model = small_model()
+            return model.fit(x, y, validation_split=0.25, callbacks=callbacks, **kwargs)
+
+    log_dir = tmp_path / "logs"
+    tuner = Workflow(objective="val_loss", max_trials=2, seed=1, overwrite=True,
+                     directory=tmp_path / "project")
+    tuner.search(x, x.sum(axis=1), epochs=3, verbose=0,
+                 callbacks=[keras.callbacks.TensorBoard(log_dir=str(log_dir))])
+    for trial in tuner.oracle.trials.values():
+        run = log_dir / trial.trial_id / "execution0"
+        start = EventAccumulator(str(run), size_guidance={"tensors": 0}).Reload()
+        content = start.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+        info = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
+        assert info.hparams["units"].number_value == trial.hyperparameters["units"]
+        best = EventAccumulator(str(run / "best"), size_guidance={"tensors": 0}).Reload()
+        value = float(tf.make_ndarray(best.Tensors("best_val_loss")[0].tensor_proto))
+        assert value == pytest.approx(trial.score, rel=1e-5)

@@ -46,16 +46,6 @@ def test_declaring_again_returns_the_current_value():
     assert len(hp.space) == 1
 
 
-def test_declaring_with_another_type_is_an_error():
-    hp = HyperParameters()
-    hp.Int("units", 1, 4)
-    with pytest.raises(ValueError) as raised:
-        hp.Choice("units", [8, 16])
-    message = str(raised.value)
-    assert "'units'" in message and "Int" in message and "Choice" in message
-    assert hp.get_hyperparameter("units") == Int("units", 1, 4)
-
-
 def test_fixed_overrides_a_later_declaration_of_the_same_name():
     hp = HyperParameters()
     hp.Fixed("units", 64)
@@ -193,7 +183,7 @@ def test_config_format_is_keras_tuners():
     assert hp.get_config() == {
         "space": [{"class_name": "Int", "config": {
             "name": "a", "default": 1, "conditions": [], "min_value": 1, "max_value": 3,
-            "step": None, "sampling": "linear"}}],
+            "step": 1, "sampling": "linear"}}],
         "values": {"a": 1},
     }
 
@@ -252,3 +242,32 @@ def test_hyperparameters_compare_by_space_and_values_but_hash_by_identity():
     assert a == b and a.copy() == a and len({id(a), id(b)}) == 2 and hash(a) != hash(b)
     b.values["units"] = 3
     assert a != b and a != {"units": 1}
+
+
+def test_hyperparameters_unpack_as_a_mapping_of_their_active_values():
+    hp = HyperParameters()
+    hp.Int("units", 1, 4)
+    hp.Choice("model", ["mlp", "cnn"])
+    with hp.conditional_scope("model", ["cnn"]):
+        hp.Int("filters", 8, 16)
+
+    def train(units, model):
+        return units, model
+
+    assert train(**hp) == (1, "mlp")
+    assert dict(hp) == {"units": 1, "model": "mlp"} and len(hp) == 2 and list(hp) == ["units", "model"]
+    hp.values["model"] = "cnn"
+    assert dict(hp.items()) == {"units": 1, "model": "cnn", "filters": 8}
+    assert bool(HyperParameters()) is True  # `hp or default` keeps an empty space
+
+
+@pytest.mark.parametrize("first, later", [
+    (lambda hp: hp.Float("lr", 1e-4, 1e-2, sampling="log"), lambda hp: hp.Choice("lr", [0.1, 0.2])),
+    (lambda hp: hp.Choice("lr", [0.1, 0.2]), lambda hp: hp.Float("lr", 1e-4, 1e-2)),
+    (lambda hp: hp.Int("lr", 1, 3), lambda hp: hp.Boolean("lr")),
+])
+def test_the_first_declaration_of_a_name_wins_whatever_the_later_type(first, later):
+    hp = HyperParameters()
+    value = first(hp)
+    kind = type(hp.get_hyperparameter("lr"))
+    assert later(hp) == value and type(hp.get_hyperparameter("lr")) is kind

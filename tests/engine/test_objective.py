@@ -28,6 +28,8 @@ from e2etune.engine.objective import (
         ("precision", "max"), ("val_precision_1", "max"), ("recall", "max"),
         ("weighted_accuracy", "max"), ("val_weighted_accuracy", "max"), ("f1_score", "max"),
         ("unknown_thing", None), ("val_custom", None), ("lossy", None),
+        ("neg_mean_squared_error", "max"), ("neg_log_loss", "max"), ("val_neg_mae", "max"),
+        ("neg_accuracy", "min"), ("neg_custom", None),
     ],
 )
 def test_direction_inference(name, direction):

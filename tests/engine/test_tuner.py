@@ -134,8 +134,11 @@ def test_display_shows_a_line_per_trial(tmp_path, capsys):
     tuner = Quick(max_trials=2, seed=0, overwrite=True, directory=tmp_path, project_name="d")
     tuner.search()
     out = capsys.readouterr().out
-    assert "Trial 1/2 (id 0)" in out and "Trial 2/2 (id 1): x=" in out
-    assert "Trial 1 score = " in out and "| best " in out and "s\n" in out
+    assert "Trial 1 of 2 (id 0)" in out and "Trial 2 of 2 (id 1): x=" in out
+    # The end line names the trial as the start line does, and the objective with its direction.
+    assert "Trial 2 (id 1): score (min) = " in out and "s\n" in out
+    assert "Search: 1 of 2 trials done | best score (min) = " in out
+    assert "elapsed, about " in out and "Search: 2 of 2 trials done" in out
     assert "Search done: 2 of 2 trials completed" in out
 
 

@@ -184,7 +184,7 @@ def test_failed_trial_is_shown_with_its_error(tmp_path, capsys):
     with pytest.warns(UserWarning, match="No trial of the search completed.*units=1"):
         tuner.search()
     out = capsys.readouterr().out
-    assert "Trial 0 failed |" in out and "in helper_that_fails" in out
+    assert "Trial 1 (id 0): failed |" in out and "in helper_that_fails" in out
 
 
 def test_fit_returning_metrics_without_an_objective(tmp_path):

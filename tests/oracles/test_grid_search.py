@@ -69,8 +69,10 @@ def test_a_float_without_a_step_takes_its_sorted_grid_values():
     hp = HyperParameters()
     hp.Float("lr", 1e-4, 1e-1, sampling="log")
     values = [v["lr"] for v in run(GridSearchOracle(hyperparameters=hp))]
-    assert values == Float("lr", 1e-4, 1e-1, sampling="log").grid_values()
-    assert values == sorted(values) and len(values) == Float.GRID_SIZE
+    # The default first, then the centers of ten equal parts of the log range.
+    assert values[0] == 1e-4
+    assert values[1:] == Float("lr", 1e-4, 1e-1, sampling="log").grid_values()
+    assert values == sorted(values) and len(values) == Float.GRID_SIZE + 1
 
 
 def test_conditional_hyperparameters_vary_only_where_active():
@@ -100,9 +102,8 @@ def test_hyperparameters_declared_by_the_code_are_covered_without_repeats():
     values = run(GridSearchOracle(), declare)
     # Before "b" exists, a trial runs with b's default, "x".
     effective = [(v["a"], v.get("b", "x")) for v in values]
-    assert len(effective) == len(set(effective)) == 6
-    # Once "b" appears, the grid goes back over a = 1 before it goes on.
-    assert effective == [(1, "x"), (2, "x"), (1, "y"), (2, "y"), (3, "x"), (3, "y")]
+    # As in KerasTuner, "b" joins the grid from the trial that declared it on.
+    assert effective == [(1, "x"), (2, "x"), (2, "y"), (3, "x"), (3, "y")]
 
 
 def test_new_hyperparameters_under_a_condition():
@@ -141,20 +142,15 @@ def test_a_huge_integer_range_is_enumerated_lazily():
     assert time.perf_counter() - start < 1.0
 
 
-def test_the_position_is_kept_in_the_state():
+def test_the_trials_left_to_follow_are_kept_in_the_state():
     oracle = grid(a=("Int", {"min_value": 0, "max_value": 5}))
     run(oracle, limit=2)
     state = oracle.get_state()
-    assert state["cursor"] == [1]
+    assert state == {"queue": [list(oracle.trials)[-1]], "grown": False}
     fresh = grid(a=("Int", {"min_value": 0, "max_value": 5}))
     fresh.trials, fresh._tried_so_far = oracle.trials, oracle._tried_so_far
     fresh.set_state(state)
     assert [v["a"] for v in run(fresh)] == [2, 3, 4, 5]
-    # A state of another space is ignored: the grid starts over, skipping what was tried.
-    other = grid(a=("Int", {"min_value": 0, "max_value": 5}))
-    other._tried_so_far = set(oracle._tried_so_far)
-    other.set_state({"space": "something else", "cursor": [4]})
-    assert run(other) == []
 
 
 def test_grid_points():
@@ -169,3 +165,20 @@ def test_grid_points():
     assert points == [[0, None], [1, 0], [1, 1]]
     assert g.size_bound() == 4
     assert g.is_point([1, 1]) and not g.is_point([2, 0]) and not g.is_point("x")
+
+
+def test_workers_share_a_static_grid_but_wait_once_trials_declare_new_hyperparameters():
+    oracle = grid(a=("Choice", {"values": [1, 2, 3]}))
+    running = [oracle.create_trial(f"w{i}") for i in range(3)]
+    # The space is the one the search started with: three workers, three points at once.
+    assert [t.hyperparameters["a"] for t in running] == [1, 2, 3]
+
+    grown = GridSearchOracle()
+    grown.update_space(HyperParameters())
+    first = grown.create_trial("w0")
+    first.hyperparameters.Boolean("flag")  # a trial declares a new hyperparameter
+    grown.update_space(first.hyperparameters)
+    second = grown.create_trial("w1")
+    # What follows a running trial waits for its end, which may declare more.
+    assert grown.create_trial("w2").status == TrialStatus.IDLE
+    assert second.status == TrialStatus.RUNNING

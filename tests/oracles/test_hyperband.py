@@ -157,3 +157,17 @@ def test_resume_mid_bracket_ends_with_the_same_trials(tmp_path, crash_at):
     resumed.search()
     assert _signature(resumed.oracle) == _signature(reference.oracle)
     assert crashing.epochs_trained + resumed.epochs_trained == reference.epochs_trained
+
+
+@pytest.mark.parametrize("changed", [{"max_epochs": 27}, {"factor": 2}])
+def test_resuming_with_another_schedule_is_refused_with_both_named(tmp_path, changed):
+    from e2etune import errors
+
+    arguments = dict(objective="loss", max_epochs=9, factor=3, seed=1)
+    tuner = CountingTuner(oracle=HyperbandOracle(**arguments),
+                          directory=tmp_path, project_name="p")
+    tuner.search()
+    with pytest.raises(errors.SearchStateError, match="max_epochs=9 and factor=3") as caught:
+        CountingTuner(oracle=HyperbandOracle(**{**arguments, **changed}),
+                      directory=tmp_path, project_name="p")
+    assert "overwrite=True" in str(caught.value)

@@ -62,7 +62,7 @@ def test_every_cut_inside_a_nested_message_raises():
 
 
 def test_every_cut_of_a_single_field_message_raises():
-    data = e2etune_pb2.HyperParameters(space=[Float("lr", 1e-4, 0.1, sampling="log").to_proto()]).SerializeToString()
+    data = e2etune_pb2.HyperParameters(space=[Float("lr", 1e-4, 0.1, sampling="log")._to_message()]).SerializeToString()
     for cut in range(1, len(data)):
         with pytest.raises(SearchStateError):
             parse(e2etune_pb2.HyperParameters, data[:cut], "space")
@@ -71,7 +71,7 @@ def test_every_cut_of_a_single_field_message_raises():
 def test_a_hyperparameter_without_kind_is_a_clear_error():
     with pytest.raises(ValueError, match="'units'.*no type.*damaged"):
         hyperparameter_from_proto(e2etune_pb2.HyperParameter(name="units"))
-    proto = Choice("act", ["a", "b"]).to_proto()
+    proto = Choice("act", ["a", "b"])._to_message()
     proto.choice_spec.values[1].Clear()
     with pytest.raises(ValueError, match="empty"):
         hyperparameter_from_proto(proto)
@@ -110,15 +110,16 @@ def test_oracle_state_round_trips():
 
 # The generated code agrees with the schema.
 
-def descriptor_from_protoc(tmp_path: pathlib.Path) -> descriptor_pb2.FileDescriptorProto:
-    out = tmp_path / "e2etune.desc"
+def descriptor_from_protoc(tmp_path: pathlib.Path,
+                           proto: str = "e2etune.proto") -> descriptor_pb2.FileDescriptorProto:
+    out = tmp_path / f"{proto}.desc"
     # In a subprocess: grpc_tools' protoc crashes in a process that has loaded TensorFlow.
     result = subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO_DIR}",
-                             f"--descriptor_set_out={out}", str(PROTO_DIR / "e2etune.proto")],
+                             f"--descriptor_set_out={out}", str(PROTO_DIR / proto)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes()).file
-    assert [f.name for f in files] == ["e2etune.proto"]
+    assert [f.name for f in files] == [proto]
     return files[0]
 
 
@@ -160,3 +161,32 @@ def test_regenerating_gives_the_same_descriptor(tmp_path):
     assert embedded_descriptor(path) == checked_in_descriptor()
     assert embedded_descriptor(PROTO_DIR / "e2etune_pb2.py") == checked_in_descriptor()
     assert generate.generate(str(tmp_path)) == path  # a str folder works too
+
+
+# The gRPC service of distributed searches (`service.proto`).
+
+def test_generated_service_module_matches_its_proto_file(tmp_path):
+    from_proto_file = without_json_names(descriptor_from_protoc(tmp_path, "service.proto"))
+    assert list(from_proto_file.dependency) == ["e2etune.proto"]
+    assert [s.name for s in from_proto_file.service] == ["OracleService"]
+    assert embedded_descriptor(PROTO_DIR / "service_pb2.py") == from_proto_file
+
+
+def test_regenerating_writes_the_checked_in_service_modules(tmp_path):
+    generate.generate(tmp_path)
+    for name in generate.GENERATED:
+        assert (tmp_path / name).read_text() == (PROTO_DIR / name).read_text(), name
+    # The generated modules import each other from the package, never as top-level modules.
+    for name in generate.GENERATED[1:]:
+        imports = [line for line in (PROTO_DIR / name).read_text().splitlines()
+                   if line.startswith(("import ", "from ")) and "_pb2" in line]
+        assert imports and all(line.startswith("from e2etune.protos import") for line in imports)
+
+
+def test_service_messages_reuse_the_state_messages():
+    from e2etune.protos import service_pb2
+
+    response = service_pb2.EndTrialResponse(trial=sample_trial())
+    assert type(response.trial) is e2etune_pb2.Trial
+    copy = parse(service_pb2.EndTrialResponse, response.SerializeToString(), "answer")
+    assert copy.trial == sample_trial() and not copy.HasField("best")

@@ -196,13 +196,14 @@ def test_overwrite_keeps_a_good_default_file(tmp_path):
     storage.close()
 
 
-def test_a_keras_tuner_project_is_refused_unless_overwrite(tmp_path):
-    (tmp_path / "oracle.json").write_text("{}")
+def test_a_keras_tuner_project_gets_a_storage_for_its_import(tmp_path):
+    """The oracle imports a KerasTuner search (tests/engine/test_kerastuner_project.py);
+    trial folders without either search state are still refused."""
     (tmp_path / "trial_00").mkdir()
-    with pytest.raises(SearchStateError, match=r"KerasTuner \(oracle.json\).*overwrite=True"):
+    with pytest.raises(SearchStateError, match=r"trial folders but no search state"):
         open_project_storage(None, tmp_path, overwrite=False)
-    assert not (tmp_path / "search.db").exists()
-    storage, _ = open_project_storage(None, tmp_path, overwrite=True)
+    (tmp_path / "oracle.json").write_text("{}")
+    storage, _ = open_project_storage(None, tmp_path, overwrite=False)
     assert storage.path == tmp_path / "search.db"
     storage.close()
     storage, _ = open_project_storage(None, tmp_path, overwrite=False)  # now it has a state

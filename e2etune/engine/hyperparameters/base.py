@@ -109,8 +109,24 @@ class HyperParameter:
         """Makes the hyperparameter from its type-specific protobuf message."""
         raise NotImplementedError(f"{cls.__name__} has no protobuf form; use a subclass.")
 
-    def to_proto(self) -> e2etune_pb2.HyperParameter:
-        """Returns the hyperparameter as a protobuf message (a fresh copy each call)."""
+    def to_proto(self) -> Any:
+        """Returns the type's protobuf message (`ChoiceSpec`...) with the name and conditions.
+
+        This is KerasTuner's form (`proto.name`, `proto.values`, `proto.default`);
+        `hyperparameter_from_proto` and `from_proto` read it back.
+        """
+        spec = self._spec_to_proto()
+        spec.name = self.name
+        spec.conditions.extend(c.to_proto() for c in self.conditions)
+        return spec
+
+    @classmethod
+    def from_proto(cls, proto: Any) -> "HyperParameter":
+        """Makes a hyperparameter from what `to_proto` returned."""
+        return cls._from_spec(proto.name, proto, [Parent.from_proto(c) for c in proto.conditions])
+
+    def _to_message(self) -> e2etune_pb2.HyperParameter:
+        """Returns the hyperparameter as saved in a search space (a fresh copy each call)."""
         key = (self.name, tuple(repr(c) for c in self.conditions))
         cached = self.__dict__.get("_proto_cache")
         if cached is None or cached[0] != key:

@@ -18,6 +18,9 @@ TYPES: dict[str, type[HyperParameter]] = {
     cls.__name__: cls for cls in (Int, Float, Choice, Boolean, Fixed)
 }
 _TYPES_BY_FIELD = {cls.proto_field: cls for cls in TYPES.values()}
+_TYPES_BY_SPEC = {
+    e2etune_pb2.HyperParameter.DESCRIPTOR.fields_by_name[field].message_type.full_name: cls
+    for field, cls in _TYPES_BY_FIELD.items()}
 
 
 def deserialize(config: dict) -> HyperParameter:
@@ -33,13 +36,19 @@ def serialize(hp: HyperParameter) -> dict:
     return {"class_name": type(hp).__name__, "config": hp.get_config()}
 
 
-def hyperparameter_from_proto(proto: e2etune_pb2.HyperParameter) -> HyperParameter:
-    """Makes a hyperparameter from its protobuf message.
+def hyperparameter_from_proto(proto: Any) -> HyperParameter:
+    """Makes a hyperparameter from its protobuf message: a `HyperParameter` of a saved
+    space, or the type's own message that `hp.to_proto()` returns.
 
     Hyperparameters are never changed after they are made, so one object is
     shared by every trial that saved the same definition: reloading a long
     search builds each definition once.
     """
+    if not isinstance(proto, e2etune_pb2.HyperParameter):
+        cls = _TYPES_BY_SPEC.get(type(proto).DESCRIPTOR.full_name)
+        if cls is None:
+            raise TypeError(f"{type(proto).__name__} is not the protobuf message of a hyperparameter.")
+        return cls.from_proto(proto)
     return _from_serialized(proto.SerializeToString(deterministic=True))
 
 
@@ -149,17 +158,8 @@ class HyperParameters:
     def _register(self, hp: HyperParameter) -> Any:
         existing = self._space.get(hp.name)
         if existing is not None:
-            # A Fixed or a Choice declared first overrides a later declaration of any type,
-            # as in KerasTuner: that is how `hyperparameters` given to a tuner (or a
-            # hypermodel's caller) pin the values of a hypermodel's `hp.Int`/`hp.Float`.
-            overrides = isinstance(existing, (Fixed, Choice)) or isinstance(hp, Fixed)
-            if type(existing) is not type(hp) and not overrides:
-                raise ValueError(
-                    f"Hyperparameter {hp.name!r} is already defined as "
-                    f"{type(existing).__name__}; it cannot be declared again as "
-                    f"{type(hp).__name__}. Use another name (to override a hypermodel's "
-                    "hyperparameter, declare a Choice or Fixed of that name first)."
-                )
+            # The first declaration wins, whatever the type of a later one, as in KerasTuner:
+            # that is how `hyperparameters` given to a tuner replace a hypermodel's own.
             return self._retrieve(existing)
         if not self.allow_new_entries:
             raise RuntimeError(
@@ -268,6 +268,26 @@ class HyperParameters:
         full_name = self._resolve(name)
         return full_name in self._space or full_name in self._values
 
+    # A read-only mapping of the active values, so that `train(**hp)` works.
+
+    def keys(self) -> list[str]:
+        """The names of the active values (`dict(hp)` and `f(**hp)` use them)."""
+        return list(self.values)
+
+    def items(self) -> list[tuple[str, Any]]:
+        """The active values as (name, value) pairs."""
+        return list(self.values.items())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __bool__(self) -> bool:
+        # An empty space is still a space: `hp or HyperParameters()` must keep it.
+        return True
+
     @property
     def values(self) -> dict[str, Any]:
         """The active values by name; writing an item sets that value."""
@@ -335,7 +355,7 @@ class HyperParameters:
 
     def to_proto(self) -> e2etune_pb2.HyperParameters:
         """Returns the space and all values as a protobuf message."""
-        proto = e2etune_pb2.HyperParameters(space=[hp.to_proto() for hp in self._space.values()])
+        proto = e2etune_pb2.HyperParameters(space=[hp._to_message() for hp in self._space.values()])
         for name, value in self._values.items():
             proto.values[name].CopyFrom(_values.to_proto(value))
         return proto

@@ -360,6 +360,12 @@ class Int(_Numerical):
     proto_field = "int_spec"
     _number_type = int
 
+    def get_config(self) -> dict:
+        config = super().get_config()
+        if self.step is None and self.sampling == "linear":
+            config["step"] = 1  # what no step means for integers, as KerasTuner shows it
+        return config
+
     @property
     def values(self) -> Sequence:
         """Every possible value in increasing order."""
@@ -423,10 +429,11 @@ class Float(_Numerical):
         return to_unit(float(value), self.min_value, self.max_value, self.sampling)
 
     def grid_values(self) -> list:
-        """The stepped values, or `GRID_SIZE` values evenly spread on the sampling's scale."""
+        """The stepped values, or the centers of `GRID_SIZE` equal parts of the range on the
+        sampling's scale (as KerasTuner; a grid search tries the default first)."""
         if self.step is not None:
             return list(self.values)
         if self.min_value == self.max_value:
             return [self.min_value]
         size = self.GRID_SIZE
-        return [self._continuous_value(k / (size - 1)) for k in range(size)]
+        return [self._continuous_value((k + 0.5) / size) for k in range(size)]
