@@ -8,7 +8,7 @@ runs in this process, single-threaded (OMP_NUM_THREADS=1, one torch thread).
 
 Printed:
 - per problem, the regret (best score so far minus the known minimum) after
-  25, 50 and 100 trials as "median [first quartile, third quartile]" over the
+  25, 50, 100 and 200 trials (those run) as "median [first quartile, third quartile]" over the
   seeds, and the mean suggestion time of trials 91-100;
 - the mean suggestion time of trials 41-50, 91-100 and 491-500 on one long
   run (`--timing-problem`, `--timing-trials`).
@@ -51,7 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _functions import MIXED_MIN, PROBLEMS, mixed  # noqa: E402
 
-CHECKPOINTS = (25, 50, 100)
+CHECKPOINTS = (25, 50, 100, 200)
 TIMING_POINTS = (50, 100, 500)
 WINDOW = 10
 METHODS = ("ours", "gp", "tpe", "random", "keras")

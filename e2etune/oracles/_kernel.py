@@ -219,9 +219,14 @@ def cholesky(matrix: np.ndarray) -> np.ndarray:
         np.linalg.LinAlgError: when even the largest jitter fails (a matrix
             with NaN entries, say).
     """
+    return cholesky_with_jitter(matrix)[0]
+
+
+def cholesky_with_jitter(matrix: np.ndarray) -> tuple[np.ndarray, float]:
+    """:func:`cholesky` and the jitter it added to the diagonal (0.0 when none)."""
     factor, info = lapack.dpotrf(matrix, lower=1, clean=1)
     if info == 0 and np.isfinite(factor[-1, -1]):
-        return factor
+        return factor, 0.0
     diagonal = np.diag(matrix).copy()
     scale = max(float(np.mean(diagonal)), 1e-12)
     for jitter in scale * 10.0 ** np.arange(-10.0, 0.0):
@@ -229,8 +234,44 @@ def cholesky(matrix: np.ndarray) -> np.ndarray:
         shifted.flat[:: matrix.shape[0] + 1] = diagonal + jitter
         factor, info = lapack.dpotrf(shifted, lower=1, clean=1, overwrite_a=1)
         if info == 0 and np.isfinite(factor[-1, -1]):
-            return factor
+            return factor, float(jitter)
     raise np.linalg.LinAlgError("the kernel matrix is not positive definite, even with jitter")
+
+
+def cholesky_append(
+    factor: np.ndarray, cross: np.ndarray, corner: np.ndarray, jitter: float = 0.0
+) -> np.ndarray | None:
+    """The Cholesky factor of a matrix grown by a block of rows, from the old factor.
+
+    With ``K = L L^T`` (``L = factor``, ``n x n``), the factor of
+    ``[[K, B], [B^T, C]]`` is ``[[L, 0], [S^T, M]]`` with ``S = L^-1 B`` and
+    ``M M^T = C - S^T S``: ``O(n^2 k)`` work for ``k`` new rows instead of
+    ``O((n + k)^3)``.
+
+    Args:
+        factor: Lower Cholesky factor ``L`` of the old matrix, ``(n, n)``.
+        cross: ``B``, the covariances of the old rows with the new ones, ``(n, k)``.
+        corner: ``C``, the covariance of the new rows, ``(k, k)``.
+        jitter: Added to the diagonal of ``C`` (the jitter ``L`` was made with).
+
+    Returns:
+        The grown factor, ``(n + k, n + k)``, or ``None`` when the Schur
+        complement is not numerically positive definite (factorize afresh then).
+    """
+    n, k = cross.shape
+    solved, info = lapack.dtrtrs(factor, cross, lower=1)
+    if info != 0:
+        return None
+    schur = corner - solved.T @ solved
+    schur.flat[:: k + 1] += jitter
+    block, info = lapack.dpotrf(schur, lower=1, clean=1)
+    if info != 0 or not np.all(np.isfinite(block)) or np.any(np.diag(block) <= 0.0):
+        return None
+    grown = np.zeros((n + k, n + k))
+    grown[:n, :n] = factor
+    grown[n:, :n] = solved.T
+    grown[n:, n:] = block
+    return grown
 
 
 def kernel_matrix(
@@ -243,6 +284,17 @@ def kernel_matrix(
     cov, dk = matern52(r2, np.exp(theta[-2]))
     cov.flat[:: cov.shape[0] + 1] += np.exp(theta[-1])
     return cov, dk
+
+
+def kernel_blocks(
+    theta: np.ndarray, raw_old: np.ndarray, raw_new: np.ndarray, owner: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The blocks added to the training covariance by new rows: old-new and new-new (with noise)."""
+    inv_length = np.exp(-theta[:-2])[owner]
+    r2 = squared_distances(raw_old * inv_length, raw_new * inv_length)
+    cross, _ = matern52(r2, np.exp(theta[-2]))
+    corner, _ = kernel_matrix(theta, raw_new, owner)
+    return cross, corner
 
 
 def _pair_sums(weights: np.ndarray, raw: np.ndarray, owner: np.ndarray, n_dims: int) -> np.ndarray:

@@ -12,7 +12,7 @@ import threadpoolctl
 from e2etune.engine._oracle_arguments import shared_arguments
 from e2etune.engine.oracle import Oracle
 from e2etune.engine.trial import Trial, TrialStatus
-from e2etune.oracles import _acquisition
+from e2etune.oracles import _acquisition, _long_search
 from e2etune.oracles._encoding import SpaceEncoding
 from e2etune.oracles.gaussian_process import GaussianProcess
 
@@ -47,9 +47,17 @@ class BayesianOptimizationOracle(Oracle):
     when maximizing) counts as the worst finite score seen. No configuration
     is proposed twice; a finite space ends the search once it is exhausted.
 
+    Beyond 500 scored trials the cost of a suggestion stays bounded: the
+    kernel is fitted on 250 of them (the best and a spread of the others)
+    every n/50 new scores, the process is conditioned on 600 (the best, the
+    latest and a spread) plus those scored since and the 100 nearest the best,
+    grown by Cholesky updates, and the acquisition searches from fewer
+    candidates (see `_long_search`).
+
     The model's state (kernel parameters) and the random stream are saved
     with the search, so a resumed search proposes what an uninterrupted one
-    would have.
+    would have (beyond 500 trials the resumed one chooses its subset of
+    trials afresh, so it may differ slightly).
 
     Args:
         objective: A metric name, an `Objective`, or a list of these.
@@ -115,8 +123,14 @@ class BayesianOptimizationOracle(Oracle):
         self.beta = float(beta)
         self._gp_state: dict[str, Any] = {}
         self._threadpools: threadpoolctl.ThreadpoolController | None = None
-        #: The encoding of the space and the rows of the trials encoded with it.
-        self._cache: tuple[SpaceEncoding | None, dict[str, tuple[Any, np.ndarray]]] = (None, {})
+        #: The encoding of the space and, by trial id, the values and the row of the
+        #: trials encoded with it (in `_matrix`, of which `_matrix_rows` are used).
+        self._cache: tuple[SpaceEncoding | None, dict[str, tuple[Any, int]]] = (None, {})
+        self._matrix, self._matrix_rows = np.empty((0, 0)), 0
+        #: Beyond 500 scored trials: the number of them at the last fit of the kernel, and
+        #: the model kept between suggestions (with the encoding it was made for).
+        self._fitted_at: int | None = None
+        self._long: tuple[SpaceEncoding, _long_search.LongSearchModel] | None = None
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         """Proposes the next values: quasi-random at first, then by the Gaussian process."""
@@ -193,20 +207,25 @@ class BayesianOptimizationOracle(Oracle):
     ) -> dict[str, Any] | None:
         x = self._rows(encoding, [t for t, _ in data])
         y = _warp(np.array([s for _, s in data]))
-        gp = GaussianProcess(encoding.dimensions, seed=self.seed, noise_floor=self.alpha**2)
-        try:
-            gp.set_state(self._restored_gp_state(encoding))
-        except ValueError:  # a damaged saved state: start the model afresh
-            gp.set_state({})
-        iterations = None if len(y) <= _FULL_FIT_POINTS else _SHORT_FIT_ITERATIONS
-        gp.fit(x, y, max_iterations=iterations)
+        if len(y) <= _long_search.FULL_MODEL_POINTS:
+            gp = GaussianProcess(encoding.dimensions, seed=self.seed, noise_floor=self.alpha**2)
+            try:
+                gp.set_state(self._restored_gp_state(encoding))
+            except ValueError:  # a damaged saved state: start the model afresh
+                gp.set_state({})
+            iterations = None if len(y) <= _FULL_FIT_POINTS else _SHORT_FIT_ITERATIONS
+            gp.fit(x, y, max_iterations=iterations)
+            x_model, y_model = x, y
+        else:
+            gp, members = self._long_model(encoding, data, x, y)
+            x_model, y_model = x[members], y[members]
         self._gp_state = _named_state(gp.get_state(), encoding.names)
         best = float(y.min())
         if others:
             # Fantasies: the model's own prediction where no score will come (yet).
             x_others = self._rows(encoding, others)
             fantasies = gp.predict(x_others, return_std=False)
-            gp.condition(np.vstack([x, x_others]), np.concatenate([y, fantasies]))
+            gp.condition(np.vstack([x_model, x_others]), np.concatenate([y_model, fantasies]))
             best = min(best, float(fantasies.min()))
         exclude = np.vstack([x, x_others]) if others else x
         for _ in range(3):
@@ -214,6 +233,7 @@ class BayesianOptimizationOracle(Oracle):
                 gp, best, self._rng(), exclude=exclude,
                 project=encoding.project if encoding.conditional else None,
                 exploration=math.sqrt(self.beta / _NEUTRAL_BETA),
+                **_long_search.acquisition_budget(len(y)),
             )
             if row is None:
                 break
@@ -223,6 +243,21 @@ class BayesianOptimizationOracle(Oracle):
             exclude = np.vstack([exclude, encoding.canonical(row)[None, :], row[None, :]])
         return None
 
+    def _long_model(
+        self, encoding: SpaceEncoding, data: list[tuple[Trial, float]], x: np.ndarray,
+        y: np.ndarray,
+    ) -> tuple[GaussianProcess, np.ndarray]:
+        """The process of a long search and the indices of the trials it is conditioned on."""
+        if self._long is None or self._long[0] is not encoding:
+            self._long = (encoding, _long_search.LongSearchModel(
+                encoding.dimensions, self.seed, self.alpha**2))
+        refit = _long_search.refit_due(len(y), self._fitted_at)
+        gp, members = self._long[1].fit([t.trial_id for t, _ in data], x, y,
+                                        self._restored_gp_state(encoding), refit)
+        if refit:
+            self._fitted_at = len(y)
+        return gp, members
+
     def _encoding(self) -> SpaceEncoding:
         """The encoding of the current space (made again only when the space changes)."""
         space = self.hyperparameters.space
@@ -231,17 +266,24 @@ class BayesianOptimizationOracle(Oracle):
             a is not b for a, b in zip(cached.space, space)
         ):
             self._cache = (SpaceEncoding(space), {})
+            self._matrix, self._matrix_rows = np.empty((0, len(self._cache[0].names))), 0
         return self._cache[0]
 
     def _rows(self, encoding: SpaceEncoding, trials: list[Trial]) -> np.ndarray:
-        """The encoded rows of `trials` (each encoded once per encoding)."""
-        rows = self._cache[1]
+        """The encoded rows of `trials` (each encoded once per encoding, kept in one matrix)."""
+        index, matrix = self._cache[1], self._matrix
+        positions = []
         for trial in trials:
-            entry = rows.get(trial.trial_id)
+            entry = index.get(trial.trial_id)
             if entry is None or entry[0] is not trial.hyperparameters:
-                rows[trial.trial_id] = (trial.hyperparameters,
-                                        encoding.encode(trial.hyperparameters.values))
-        return np.array([rows[t.trial_id][1] for t in trials])
+                if self._matrix_rows == len(matrix):
+                    matrix = np.resize(matrix, (max(2 * len(matrix), 64), len(encoding.names)))
+                matrix[self._matrix_rows] = encoding.encode(trial.hyperparameters.values)
+                entry = index[trial.trial_id] = (trial.hyperparameters, self._matrix_rows)
+                self._matrix_rows += 1
+            positions.append(entry[1])
+        self._matrix = matrix
+        return matrix[positions]
 
     def _restored_gp_state(self, encoding: SpaceEncoding) -> dict[str, Any]:
         """The saved kernel parameters for the current columns (new columns at the default)."""
@@ -258,7 +300,7 @@ class BayesianOptimizationOracle(Oracle):
 
     def get_state(self) -> dict[str, Any]:
         """The fitted kernel parameters, so a resumed search continues with the same model."""
-        return {"gp": self._gp_state}
+        return {"gp": self._gp_state, "fitted_at": self._fitted_at}
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restores the kernel parameters."""
@@ -271,6 +313,9 @@ class BayesianOptimizationOracle(Oracle):
         ):
             raise ValueError(f"invalid Gaussian process state {gp_state!r}")
         self._gp_state = gp_state
+        fitted_at = state.get("fitted_at")
+        valid = isinstance(fitted_at, int) and not isinstance(fitted_at, bool) and fitted_at >= 0
+        self._fitted_at = fitted_at if valid else None
 
 
 def _named_state(state: dict[str, Any], names: list[str]) -> dict[str, Any]:

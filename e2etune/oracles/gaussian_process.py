@@ -85,6 +85,8 @@ class GaussianProcess:
         self._theta: np.ndarray | None = None
         self._x: np.ndarray | None = None
         self._y: np.ndarray | None = None
+        #: The last factorization: kernel parameters, raw features, factor, jitter.
+        self._factored: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None
 
     @property
     def n_dims(self) -> int:
@@ -107,7 +109,11 @@ class GaussianProcess:
         return self._y
 
     def fit(
-        self, x: np.ndarray, y: np.ndarray, max_iterations: int | None = None
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        max_iterations: int | None = None,
+        subset: np.ndarray | None = None,
     ) -> GaussianProcess:
         """Fits the kernel parameters and conditions the process on the data.
 
@@ -121,6 +127,10 @@ class GaussianProcess:
             max_iterations: Cap on the L-BFGS-B iterations of each start
                 (default 50); 0 keeps the current parameters (those of the
                 previous fit or :meth:`set_state`, else the defaults).
+            subset: Indices of the rows the kernel parameters are fitted
+                on (default ``None``: all); the output scaling and the
+                conditioning use every row. Bounds the cost of a fit on
+                many points.
 
         Returns:
             The process itself.
@@ -134,7 +144,9 @@ class GaussianProcess:
         std = float(np.std(y))
         self._y_std = std if std > 1e-12 * max(1.0, abs(self._y_mean)) else 1.0
         raw = self._encoding.raw(x)
-        self._theta = self._optimize_theta(raw, (y - self._y_mean) / self._y_std, max_iterations)
+        rows = slice(None) if subset is None else np.asarray(subset, dtype=int)
+        standardized = (y - self._y_mean) / self._y_std
+        self._theta = self._optimize_theta(raw[rows], standardized[rows], max_iterations)
         self._condition(x, y, raw)
         return self
 
@@ -144,6 +156,9 @@ class GaussianProcess:
         Keeps the kernel parameters and the output scaling of the last
         :meth:`fit`: made for adding fantasized observations (say, the
         posterior mean at points still being evaluated) to the data of a fit.
+        When ``x`` begins with the rows of the last conditioning, the
+        Cholesky factor is grown by the other rows (``O(n^2)`` per row)
+        instead of computed again (``O(n^3)``).
 
         Args:
             x: Inputs, shape ``(n, n_dims)``.
@@ -169,11 +184,38 @@ class GaussianProcess:
         self._inv_length_features = self._inv_length[self._encoding.owner]
         self._train_features = raw * self._inv_length_features
         self._train_norms = np.einsum("ij,ij->i", self._train_features, self._train_features)
-        cov, _ = _kernel.kernel_matrix(self._theta, raw, self._encoding.owner)
-        self._factor = _kernel.cholesky(cov)
+        self._factor = self._training_factor(raw)
         self._alpha, _ = lapack.dpotrs(self._factor, (y - self._y_mean) / self._y_std, lower=1)
         self._x, self._y, self._raw = x.copy(), y.copy(), raw
         self._x.flags.writeable = self._y.flags.writeable = False
+
+    def _training_factor(self, raw: np.ndarray) -> np.ndarray:
+        """The Cholesky factor of the training covariance, grown from the last one if it can be.
+
+        A factor's leading block is the factor of the leading rows, so when
+        the kernel parameters did not change and the first rows are those of
+        the last factorization, only the rows after them are added
+        (:func:`~e2etune.oracles._kernel.cholesky_append`, ``O(n^2 k)``).
+        """
+        owner, last = self._encoding.owner, self._factored
+        if last is not None and np.array_equal(last[0], self._theta):
+            _, old_raw, old_factor, jitter = last
+            common = min(len(old_raw), len(raw))
+            same = np.all(old_raw[:common] == raw[:common], axis=1)
+            prefix = common if same.all() else int(np.argmin(same))
+            factor, kept = None, old_factor[:prefix, :prefix]
+            if prefix == len(raw):
+                factor = kept.copy()
+            elif prefix > 0:
+                cross, corner = _kernel.kernel_blocks(self._theta, raw[:prefix], raw[prefix:], owner)
+                factor = _kernel.cholesky_append(kept, cross, corner, jitter)
+            if factor is not None:
+                self._factored = (last[0], raw, factor, jitter)
+                return factor
+        cov, _ = _kernel.kernel_matrix(self._theta, raw, owner)
+        factor, jitter = _kernel.cholesky_with_jitter(cov)
+        self._factored = (self._theta.copy(), raw, factor, jitter)
+        return factor
 
     def _check_xy(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = self._check_x(x)
@@ -309,6 +351,18 @@ class GaussianProcess:
         h = dk * beta.T
         dvar[:, numeric] = -2.0 * scale * (xs * h.sum(axis=1)[:, None] - h @ train)
         return mean, var, dmean, dvar
+
+    def scaled_distances(self, x: np.ndarray, point: np.ndarray) -> np.ndarray:
+        """Squared distances ``r^2`` of the kernel from the rows of ``x`` to ``point``.
+
+        Raises:
+            RuntimeError: before the first :meth:`fit`.
+        """
+        if self._x is None:
+            raise RuntimeError("Call fit() before asking the GaussianProcess for distances.")
+        features = self._encoding.raw(self._check_x(x)) * self._inv_length_features
+        center = self._encoding.raw(self._check_x(point[None, :]))[0] * self._inv_length_features
+        return np.einsum("ij,ij->i", features - center, features - center)
 
     def get_state(self) -> dict[str, Any]:
         """The fitted kernel parameters as plain Python numbers.
