@@ -26,6 +26,7 @@ _LAZY = {
     "Hyperband": "e2etune.tuners",
     "SklearnTuner": "e2etune.tuners",
     "oracles": "e2etune.oracles",
+    "pruners": "e2etune.pruners",
     "tuners": "e2etune.tuners",
     "engine": "e2etune.engine",
     "applications": "e2etune.applications",
@@ -48,6 +49,7 @@ __all__ = [
     "applications",
     "errors",
     "oracles",
+    "pruners",
     "tuners",
 ]
 

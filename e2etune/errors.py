@@ -1,6 +1,7 @@
 """Errors that user code raises to steer the search, and errors e2etune raises.
 
-Raise `FailedTrialError` from a trial to mark it failed without retrying it.
+Raise `FailedTrialError` from a trial to mark it failed without retrying it,
+and `TrialPruned` to stop it early when `trial.should_prune()` says so.
 Raise any `FatalError` to stop the whole search at once. Any other exception
 is retried up to `max_retries_per_trial` times.
 """
@@ -13,6 +14,19 @@ class FailedTrialError(Exception):
         >>> def run_trial(self, trial, x, y):
         ...     if trial.hyperparameters.get("units") > 512:
         ...         raise e2etune.errors.FailedTrialError("model too large")
+    """
+
+
+class TrialPruned(Exception):
+    """Ends the current trial as PRUNED: stopped early, its last reported value its score.
+
+    Raise it from `run_trial` when `trial.should_prune()` says so; a pruned
+    trial is not retried and does not count as a failure.
+
+    Example:
+        >>> trial.report(epoch, val_loss)
+        >>> if trial.should_prune():
+        ...     raise e2etune.errors.TrialPruned()
     """
 
 

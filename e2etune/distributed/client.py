@@ -29,7 +29,7 @@ from e2etune.distributed.environment import Distribution
 from e2etune.distributed.service import PROTOCOL_VERSION
 from e2etune.engine import lease
 from e2etune.engine.hyperparameters import HyperParameters
-from e2etune.engine.trial import Trial, TrialStatus
+from e2etune.engine.trial import Trial, TrialStatus, conclude
 from e2etune.protos import service_pb2
 
 _LOG = logging.getLogger("e2etune")
@@ -159,14 +159,9 @@ class ClientOracle:
         if not isinstance(trial, Trial):
             held = self._leases.get(trial)
             trial = held.trial if held is not None else self.get_trial(trial)
-            if status is not None:
-                trial.status = TrialStatus.COMPLETED if status.startswith("COMPLETE") else status
-        if trial.status == TrialStatus.RUNNING:
-            trial.status = TrialStatus.COMPLETED
-        if trial.status not in TrialStatus.ENDED:
-            raise ValueError(
-                f"end_trial needs the trial's final status (one of {TrialStatus.ENDED}); "
-                f"trial {trial.trial_id} has {trial.status!r}.")
+        else:
+            status = None
+        conclude(trial, status)
         held = self._leases.get(trial.trial_id)
         try:
             answer = self._call("EndTrial", trial=trial.to_proto(),
@@ -283,6 +278,14 @@ class ClientOracle:
         """Appends the hyperparameters user code declared to the chief's space."""
         if not self._final:
             self._call("UpdateSpace", hyperparameters=hyperparameters.to_proto())
+
+    def enqueue_trial(self, values: Mapping[str, Any], skip_if_exists: bool = False) -> bool:
+        """Refused on a worker: queue configurations on the chief's oracle instead."""
+        raise NotImplementedError(
+            "`enqueue_trial` is not available on a worker of a distributed search: call "
+            "`tuner.oracle.enqueue_trial(...)` in the chief (the process whose "
+            "KERASTUNER_TUNER_ID contains 'chief') before its `search()`; every worker then "
+            "runs the queued configurations first.")
 
     def remaining_trials(self) -> int | None:
         """How many trials may still be created, or None without `max_trials`."""

@@ -87,7 +87,7 @@ class Connection:
             ChiefUnreachableError: after `E2ETUNE_CHIEF_WAIT` seconds without an answer.
             ChiefRefusedError, LeaseLostError, FatalError, ValueError, ...: what the chief answered.
         """
-        first_miss, backoff, announced = None, FIRST_BACKOFF, False
+        first_miss, backoff, announced, rejoined = None, FIRST_BACKOFF, False, False
         while True:
             try:
                 answer = getattr(self._stub, method)(request, timeout=timeout,
@@ -96,8 +96,10 @@ class Connection:
                 code, details = error.code(), error.details() or ""
                 if code not in _UNANSWERED:
                     kind = dict(error.trailing_metadata() or ()).get(ERROR_KEY, "")
-                    if kind == "UnknownWorker" and method != "Handshake":
+                    if kind == "UnknownWorker" and method != "Handshake" and not rejoined:
+                        # The chief restarted and forgot this worker: join once more, then retry.
                         self._rejoin()
+                        rejoined = True
                         continue
                     raise self._error(code, kind, details) from None
                 now = time.monotonic()

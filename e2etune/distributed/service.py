@@ -83,7 +83,9 @@ def _answer(method: Callable) -> Callable:
                                    type(error).__name__)
         except Exception as error:
             _LOG.exception("The chief failed to answer %s.", method.__name__)
-            code, message, kind = grpc.StatusCode.INTERNAL, str(error), type(error).__name__
+            # The details stay in the chief's log: an error's text may hold a storage URL.
+            code, kind = grpc.StatusCode.INTERNAL, type(error).__name__
+            message = f"the chief failed ({kind}); its log has the details"
         context.set_trailing_metadata(((ERROR_KEY, kind),))
         context.abort(code, message)
 

@@ -27,6 +27,7 @@ SHARED_PARAMETERS = [
     _P("heartbeat_interval", _P.KEYWORD_ONLY, default=10.0, annotation="float"),
     _P("lease_grace", _P.KEYWORD_ONLY, default=50.0, annotation="float"),
     _P("max_crashes_per_trial", _P.KEYWORD_ONLY, default=3, annotation="int"),
+    _P("pruner", _P.KEYWORD_ONLY, default=None, annotation="BasePruner | None"),
 ]
 
 SHARED_DOC = """
@@ -54,6 +55,10 @@ SHARED_DOC = """
             on this host is dead). Defaults to 50. Keyword only.
         max_crashes_per_trial: A trial whose worker died this many times while
             running it ends FAILED. Defaults to 3. Keyword only.
+        pruner: Stops unpromising trials early from the values they report
+            (`e2etune.pruners.MedianPruner()`, `SuccessiveHalvingPruner()`);
+            they end PRUNED. None (default) never prunes. Hyperband takes
+            none. Keyword only.
 """
 
 _C = TypeVar("_C", bound=type)

@@ -89,3 +89,12 @@ def _is_value_of(hp: HyperParameter, value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def check_pruner(pruner: Any) -> Any:
+    """Refuses a `pruner` that is neither None nor a pruner (an object with `prune`)."""
+    if pruner is None or callable(getattr(pruner, "prune", None)):
+        return pruner
+    raise TypeError(
+        f"`pruner` must be a pruner such as `e2etune.pruners.MedianPruner()` (a "
+        f"`BasePruner`), or None; got {pruner!r} of type {type(pruner).__name__}.")

@@ -25,7 +25,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Iterator
 
 from e2etune import errors
-from e2etune.engine import lease
+from e2etune.engine import _queue, lease
 from e2etune.engine._trial_codec import TrialCodec
 from e2etune.engine.hyperparameters import HyperParameter, HyperParameters
 from e2etune.engine.kerastuner_project import is_kerastuner_project, read_kerastuner_project
@@ -152,7 +152,7 @@ class SearchSync:
         self.trials, self.ongoing_trials, self._running = {}, {}, {}
         self._tried_so_far, self._keys = collections.Counter(), {}
         self._holders, self._numbers = {}, {}  # (`_lost` stays: this worker's own knowledge)
-        self._retry_queue, self._consecutive_failures = [], []
+        self._retry_queue, self._consecutive_failures, self._queued = [], [], []
         self._spaces, self._best = {}, None
         self.start_order, self.end_order = [], []
         self._ordered_starts, self._ordered_ends = set(), set()
@@ -275,6 +275,7 @@ class SearchSync:
         self.seed, self._seed_state = state.seed, state.seed_state
         self._retry_queue = [t for t in state.retry_queue if t in self.trials]
         self._consecutive_failures = [t for t in state.consecutive_failures if t in self.trials]
+        self._queued = _queue.from_protos(state.queued)
         algorithm_state = json.loads(state.algorithm_state or b"{}")
         try:
             self.set_state(algorithm_state)
@@ -323,6 +324,7 @@ class SearchSync:
             algorithm_state=json.dumps(self.get_state()).encode(),
             oracle_class=type(self).__name__,
             next_trial_number=len(self.trials),
+            queued=_queue.to_protos(self._queued),
         )
 
     def _held(self: "Oracle") -> list[Trial]:
@@ -348,6 +350,7 @@ class SearchSync:
         if not first:
             self._forget()
         local = list(self.trials.values())  # made before the search had a storage
+        queued = list(self._queued)  # queued before the search had a storage
         try:
             with self._storage.transaction(project) as transaction, self._locked():
                 if overwrite:
@@ -359,6 +362,9 @@ class SearchSync:
                 else:
                     self._forget()
                     self._apply(transaction, changes)
+                    if queued:
+                        self._queued += queued
+                        self._save(transaction)
                 self._worker = lease.new_worker(self._token, transaction.now() + self.lease_grace)
                 transaction.put_worker(self._worker)
                 self._reclaim_lost_trials(transaction, opening=True)

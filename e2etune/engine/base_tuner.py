@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
+import math
+import numbers
 import os
 import signal
 import socket
@@ -42,12 +45,13 @@ def _format_error(error: BaseException) -> str:
 
 
 #: Oracle arguments that a tuner which makes its own oracle passes on to it.
-ORACLE_OPTIONS = ("heartbeat_interval", "lease_grace", "max_crashes_per_trial")
+ORACLE_OPTIONS = ("heartbeat_interval", "lease_grace", "max_crashes_per_trial", "pruner")
 _TUNER_NUMBERS = itertools.count()
 #: Longest wait between two asks for a trial while the oracle says to wait.
 _MAX_WAIT = 1.0
 #: Most builds of the hypermodel when the tuner starts, to find its conditional branches.
 _MAX_DISCOVERY_BUILDS = 100
+_LOG = logging.getLogger("e2etune")
 
 
 def oracle_options(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +67,44 @@ def default_tuner_id() -> str:
     number = next(_TUNER_NUMBERS)
     suffix = f"-{number}" if number else ""
     return f"tuner-{socket.gethostname()}-{os.getpid()}{suffix}"
+
+
+def check_max_time(max_time: Any) -> float | None:
+    """Returns `search(max_time=...)` as a float (None: no budget), or raises naming the problem."""
+    if max_time is None:
+        return None
+    if isinstance(max_time, bool) or not isinstance(max_time, numbers.Real):
+        raise TypeError(
+            f"`max_time` must be a number of seconds (such as `max_time=3600` for an hour) or "
+            f"None for no time budget; got {max_time!r} of type {type(max_time).__name__}.")
+    if math.isnan(max_time) or max_time <= 0:
+        raise ValueError(
+            f"`max_time` must be a positive number of seconds (such as `max_time=3600` for an "
+            f"hour), or None for no time budget; got {max_time!r}.")
+    return float(max_time)
+
+
+class _TimeBudget:
+    """The deadline of one `search()` call (none when `max_time` is None), on a monotonic clock."""
+
+    def __init__(self, max_time: float | None) -> None:
+        self.max_time = max_time
+        self.started = time.monotonic()
+        self.deadline = None if max_time is None else self.started + max_time
+
+    def spent(self) -> bool:
+        """Whether the deadline has passed."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def clip(self, wait: float) -> float:
+        """`wait`, shortened so that it ends at the deadline at the latest."""
+        if self.deadline is None:
+            return wait
+        return max(min(wait, self.deadline - time.monotonic()), 0.0)
+
+    def elapsed(self) -> float:
+        """Seconds since the search started."""
+        return time.monotonic() - self.started
 
 
 class SearchInterrupted(KeyboardInterrupt):
@@ -235,24 +277,46 @@ class BaseTuner:
         `verbose` (default 1) also sets how much the search prints per trial.
         Stopped by Ctrl-C, SIGTERM or a `FatalError`, the search gives its
         running trial back: it runs again first when the search resumes.
+
+        `max_time` (seconds, default None: no limit) is a time budget for this
+        call of `search()` in this process; it is taken out of the arguments
+        and reaches neither `run_trial` nor `fit`. Once it is spent no trial
+        starts; the running one finishes, and the search says (and logs) that
+        it stopped for time. Each worker of a shared search, and each call,
+        has its own budget; a later call (or a resumed search) starts afresh.
+        With `max_trials=None`, a search with a budget runs until the time is
+        up (or the algorithm stops). The chief of a distributed search trains
+        nothing and ignores it: give it to the workers' `search()`.
+
+        Raises:
+            ValueError, TypeError: for a `max_time` that is not a positive number.
         """
         from e2etune import distributed
 
+        max_time = check_max_time(fit_kwargs.pop("max_time", None))
         if distributed.serve_if_chief(self):  # the chief serves its oracle and trains nothing
             return
         self._display.verbose = fit_kwargs.get("verbose", 1)
         self._display.on_search_begin()
         self.on_search_begin()
+        budget = _TimeBudget(max_time)
         wait = 0.0
         with _sigterm_interrupts(self.oracle.close):
             while True:
+                if budget.spent():
+                    self._stop_for_time(budget)
+                    break
                 trial = self.oracle.create_trial(self.tuner_id)
                 if trial.status == TrialStatus.STOPPED:
                     break
                 if trial.status == TrialStatus.IDLE:
                     wait = min(max(2 * wait, 0.02), _MAX_WAIT)
-                    time.sleep(wait)
+                    time.sleep(budget.clip(wait))
                     continue
+                if budget.spent():  # the budget ran out while the oracle decided
+                    self.oracle.release_trial(trial.trial_id)
+                    self._stop_for_time(budget)
+                    break
                 wait = 0.0
                 try:
                     self.on_trial_begin(trial)
@@ -263,10 +327,20 @@ class BaseTuner:
                     raise
         self.on_search_end()
 
+    def _stop_for_time(self, budget: "_TimeBudget") -> None:
+        """Says (when verbose) and logs that the search stops because its time is up."""
+        message = (f"Search stopped: the time budget of max_time={budget.max_time:g}s is spent "
+                   f"({budget.elapsed():.1f}s elapsed); no new trial is started.")
+        _LOG.info(message)
+        self._display.on_search_stopped(message)
+
     def _try_run_and_update_trial(self, trial: Trial, *fit_args: Any, **fit_kwargs: Any) -> None:
         try:
             self._run_and_update_trial(trial, *fit_args, **fit_kwargs)
             trial.status = TrialStatus.COMPLETED
+        except errors.TrialPruned as error:
+            trial.status = TrialStatus.PRUNED
+            trial.message = str(error) or f"Pruned after step {trial._last_step}."
         except errors.FatalError:
             raise
         except Exception as error:
@@ -275,7 +349,11 @@ class BaseTuner:
             trial.status = TrialStatus.FAILED if failed else TrialStatus.INVALID
 
     def _run_and_update_trial(self, trial: Trial, *fit_args: Any, **fit_kwargs: Any) -> None:
+        trial._attach(self.oracle)  # for `trial.report` and `trial.should_prune`
         results = self._execute_trial(trial, *fit_args, **fit_kwargs)
+        if trial._prune_requested:  # it returned after `should_prune()` said yes
+            raise errors.TrialPruned(
+                f"Pruned after step {trial._last_step} by {self.oracle.pruner!r}.")
         self._report_results(trial, results)
 
     def _execute_trial(self, trial: Trial, *fit_args: Any, **fit_kwargs: Any) -> Any:

@@ -11,6 +11,8 @@
   model be built before loading them).
 - The hooks (`make_tuner_hooks`) call the tuner's `on_epoch_begin/end` and
   `on_batch_begin/end`.
+- With a pruner, `make_pruning_callback` reports each epoch's objective and
+  stops training when the trial should be pruned.
 - The user's callbacks are deep-copied for each execution
   (`copy_callbacks`), never shared between runs; a `TensorBoard` among them
   logs to `<log_dir>/<trial_id>/execution<n>` (`configure_tensorboard`).
@@ -231,8 +233,19 @@ def make_tuner_hooks(tuner: Any, trial: Any) -> Any:
     return _classes()[1](tuner, trial)
 
 
+def make_pruning_callback(trial: Any, objective: Objective) -> Any:
+    """A callback reporting the objective of each epoch (`trial.report(epoch, value)`) and
+    stopping training (`model.stop_training = True`) when `trial.should_prune()`.
+
+    Epochs whose logs lack the objective are skipped, and so are those of a
+    training run that starts over at an epoch already reported (a second
+    `fit` without `initial_epoch`): the pruner judges the first run.
+    """
+    return _classes()[3](trial, objective)
+
+
 @functools.lru_cache(maxsize=None)
-def _classes() -> tuple[type, type, type]:
+def _classes() -> tuple[type, type, type, type]:
     import keras
 
     class _Shared(keras.callbacks.Callback):
@@ -384,4 +397,20 @@ def _classes() -> tuple[type, type, type]:
         def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
             self.tuner.on_batch_end(self.trial, self.model, batch, logs=logs)
 
-    return SaveBestEpoch, TunerCallback, TrialHParams
+    class ReportAndPrune(_Shared):
+        """Reports each epoch's objective and stops training once the trial is pruned."""
+
+        def __init__(self, trial: Any, objective: Objective) -> None:
+            super().__init__()
+            self.trial, self.objective = trial, objective
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            value = objective_value(self.objective, logs)
+            last = self.trial._last_step
+            if value is None or (last is not None and epoch <= last):
+                return
+            self.trial.report(epoch, value)
+            if self.trial.should_prune() and getattr(self, "_model", None) is not None:
+                self.model.stop_training = True
+
+    return SaveBestEpoch, TunerCallback, TrialHParams, ReportAndPrune

@@ -65,6 +65,9 @@ class Display:
             outcome = f"{self._objective_name()} = {_format_value(ended.score)}{mean}"
         elif ended.status == TrialStatus.IDLE:
             outcome, details = "error, will be retried", ended.message or ""
+        elif ended.status == TrialStatus.PRUNED:
+            outcome = (f"pruned after step {ended.best_step}, {self._objective_name()} = "
+                       f"{_format_value(ended.score)}")
         else:
             outcome, details = ended.status.lower(), ended.message or ""
         print(f"Trial {self._label(trial.trial_id)}: {outcome} | {elapsed:.1f}s", flush=True)
@@ -99,6 +102,11 @@ class Display:
     def _label(self, trial_id: str) -> str:
         number = self.trial_number.get(trial_id)
         return f"{number} (id {trial_id})" if number is not None else f"id {trial_id}"
+
+    def on_search_stopped(self, reason: str) -> None:
+        """Says why the search stopped before its oracle did (its time budget is spent)."""
+        if self.verbose:
+            print(f"\n{reason}", flush=True)
 
     def on_search_end(self) -> None:
         """Shows how many trials completed; warns when none did."""

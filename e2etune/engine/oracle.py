@@ -31,12 +31,13 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from e2etune import errors
-from e2etune.engine import _search_sync, lease
+from e2etune.engine import _queue, _search_sync, lease
 from e2etune.engine._oracle_arguments import SHARED_DOC
 from e2etune.engine._oracle_checks import (
     check_int,
     check_objective,
     check_positive,
+    check_pruner,
     check_space,
     objective_to_protos,
     objectives_of,
@@ -45,7 +46,7 @@ from e2etune.engine._trial_codec import TrialCodec, collector_paused, values_key
 from e2etune.engine.hyperparameters import Fixed, HyperParameters
 from e2etune.engine.metrics import MetricsTracker
 from e2etune.engine.objective import DefaultObjective, Objective, score_of  # noqa: F401
-from e2etune.engine.trial import Trial, TrialStatus
+from e2etune.engine.trial import Trial, TrialStatus, conclude
 
 if TYPE_CHECKING:
     import numpy as np
@@ -96,6 +97,7 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         heartbeat_interval: float = 10.0,
         lease_grace: float = 50.0,
         max_crashes_per_trial: int = 3,
+        pruner: Any = None,
     ) -> None:
         self.objective = check_objective(objective)
         #: The direction of each objective metric, by name.
@@ -134,6 +136,8 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
                 f"({heartbeat_interval}), or every lease would expire between two renewals.")
         self.max_crashes_per_trial = check_int(
             max_crashes_per_trial, "max_crashes_per_trial", 1, False)
+        #: Stops unpromising trials early from their reports (`e2etune.pruners`); None: never.
+        self.pruner = check_pruner(pruner)
         self._seed_state = 0
         self.trials: dict[str, Trial] = {}
         #: The running trials of the whole search, by the id of the tuner running each.
@@ -143,6 +147,8 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         self._tried_so_far: collections.Counter[tuple] = collections.Counter()
         self._keys: dict[str, tuple] = {}
         self._retry_queue: list[str] = []
+        #: Configurations given to `enqueue_trial`, in the order they run (saved with the state).
+        self._queued: list[dict[str, Any]] = []
         self._consecutive_failures: list[str] = []
         #: The failure streak last reported with an error (reported once).
         self._reported_streak: tuple[str, ...] = ()
@@ -232,7 +238,7 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         if self.max_trials is not None and len(self.trials) >= self.max_trials:
             response: Mapping[str, Any] = {"status": TrialStatus.STOPPED}
         else:
-            response = self.populate_space(trial_id)
+            response = self._propose(trial_id)
         status = response.get("status", TrialStatus.RUNNING)
         hyperparameters = self.hyperparameters.copy()
         hyperparameters.values = dict(response.get("values") or {})
@@ -248,8 +254,94 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
             trial.status = TrialStatus.IDLE
         if trial.status == TrialStatus.STOPPED:
             self.tuner_ids.discard(tuner_id)
+            if self._queued:
+                _LOG.warning(
+                    "The search stopped with %d queued configuration(s) not run (max_trials "
+                    "reached, or the algorithm ended its search): %s. Raise `max_trials` to run "
+                    "them.", len(self._queued), self._queued)
         self._save(transaction)
         return trial
+
+    # Queued configurations.
+
+    @_synchronized
+    def enqueue_trial(self, values: Mapping[str, Any], skip_if_exists: bool = False) -> bool:
+        """Queues a configuration to run before the algorithm proposes any (Optuna's name).
+
+        Queued configurations run first, in the order they were queued, each
+        once (an already-tried configuration runs again: you asked for it; use
+        `skip_if_exists` to avoid that, say when a script that queues resumes).
+        `values` may name a part of the space: the others take what the
+        algorithm proposes for the trial, and their default where it proposes
+        none (a hyperparameter that the queued values make active). A
+        conditional hyperparameter needs its parents in `values`, with values
+        that make it active. Queued trials count toward `max_trials`. The queue
+        is saved with the search: it survives a restart, and every worker of
+        the search takes from it (each configuration runs once). GridSearch
+        fills the rest with defaults and still visits every point of its grid;
+        Hyperband runs a queued configuration in the first round of a bracket
+        (the current one if its first round has room, else the next).
+
+        Example:
+            >>> tuner.oracle.enqueue_trial({"units": 64, "learning_rate": 1e-3})
+
+        Args:
+            values: Hyperparameter values by name.
+            skip_if_exists: Queue nothing when a trial of the search ran (or
+                runs) with these values, or they are queued already. Defaults to False.
+
+        Returns:
+            Whether the configuration was queued.
+
+        Raises:
+            ValueError, TypeError: naming the hyperparameter and what it allows,
+                for a name outside the space or a value it refuses.
+        """
+        self._refresh()  # another worker may have declared hyperparameters
+        checked = _queue.check(values, self.hyperparameters)
+        with self._transaction() as transaction:
+            if skip_if_exists and self._queued_exists(checked):
+                _LOG.info("Not queued: the configuration %s was tried or queued already.",
+                          checked)
+                return False
+            self._queued.append(checked)
+            self._save(transaction)
+        return True
+
+    def _queued_exists(self, values: Mapping[str, Any]) -> bool:
+        if any(_queue.matches(values, q) and _queue.matches(q, values) for q in self._queued):
+            return True
+        return any(_queue.matches(values, t.hyperparameters.values) for t in self.trials.values())
+
+    def _propose(self, trial_id: str) -> Mapping[str, Any]:
+        """`populate_space`, or the first queued configuration completed by the algorithm."""
+        if not self._queued:
+            return self.populate_space(trial_id)
+        response, taken = self._populate_queued(trial_id, self._queued[0])
+        if taken:  # out of the queue in the transaction that creates its trial
+            self._queued.pop(0)
+        return response
+
+    def _populate_queued(self, trial_id: str, queued: dict[str, Any]
+                         ) -> tuple[Mapping[str, Any], bool]:
+        """The response for a trial of the queued configuration, and whether it was used.
+
+        The algorithm proposes (unless `queued` fixes every active
+        hyperparameter) and the queued values replace its proposal's. When it
+        says wait, the configuration waits; when it has stopped, the
+        configuration still runs (the rest at defaults). Algorithms whose
+        bookkeeping depends on their proposals override this.
+        """
+        proposed: Mapping[str, Any] | None = None
+        if not _queue.covers(queued, self.hyperparameters):
+            response = self.populate_space(trial_id)
+            status = response.get("status", TrialStatus.RUNNING)
+            if status == TrialStatus.IDLE:
+                return response, False
+            if status == TrialStatus.RUNNING:
+                proposed = response.get("values")
+        values = _queue.complete(queued, proposed, self.hyperparameters)
+        return {"status": TrialStatus.RUNNING, "values": values}, True
 
     def _start(self, transaction: "StorageTransaction | None", trial: Trial,
                tuner_id: str) -> None:
@@ -261,6 +353,7 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         trial.score, trial.best_step, trial.message = None, 0, None
         trial.attempts += 1
         trial.tuner_id = tuner_id
+        trial._attach(self)
         self._holders[trial.trial_id] = self._token
         self._lost.discard(trial.trial_id)
         self._track(trial)
@@ -377,7 +470,9 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
 
         `trial.status` says how it ended: COMPLETED; INVALID (an error that
         may be retried, up to `max_retries_per_trial` times, then FAILED);
-        FAILED (by `FailedTrialError`: never retried); or STOPPED. A
+        FAILED (by `FailedTrialError`: never retried); PRUNED (stopped by the
+        pruner: scored by its last reported value, never retried, not a
+        failure, ranked after every completed trial); or STOPPED. A
         COMPLETED trial whose objective is NaN or missing becomes INVALID: it
         is retried like an error while retries are left, never counts as a
         best trial, and counts toward `max_consecutive_failed_trials`.
@@ -395,15 +490,9 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         """
         if not isinstance(trial, Trial):
             trial = self.get_trial(trial)
-            if status is not None:
-                trial.status = TrialStatus.COMPLETED if status.startswith("COMPLETE") else status
-        if trial.status == TrialStatus.RUNNING:
-            trial.status = TrialStatus.COMPLETED
-        if trial.status not in TrialStatus.ENDED:
-            raise ValueError(
-                f"end_trial needs the trial's final status (one of {TrialStatus.ENDED}); "
-                f"trial {trial.trial_id} has {trial.status!r}."
-            )
+        else:
+            status = None
+        conclude(trial, status)
         with self._transaction() as transaction:
             if self._unknown_after_overwrite(trial.trial_id, "result"):
                 return
@@ -435,6 +524,12 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
                     f"The objective {self.objective.name!r} is NaN or missing; the trial does "
                     "not count as a result."
                 )
+        elif status == TrialStatus.PRUNED:
+            self._score_pruned(stored)
+            if stored.score is not None and math.isnan(stored.score):
+                nan_objective, status = True, TrialStatus.INVALID
+                stored.message = (f"The objective {self.objective.name!r} was NaN when the "
+                                  "trial was pruned; the trial does not count as a result.")
         if status == TrialStatus.INVALID and not nan_objective:
             if stored.attempts <= self.max_retries_per_trial:
                 self._retry_queue.append(stored.trial_id)
@@ -445,6 +540,13 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         else:
             self._consecutive_failures = []
         return status
+
+    def _score_pruned(self, trial: Trial) -> None:
+        """A pruned trial's score: its last reported value (None if it reported nothing)."""
+        name = self.objective.name
+        history = trial.metrics.get_history(name) if trial.metrics.exists(name) else []
+        trial.score = history[-1].mean() if history else None
+        trial.best_step = history[-1].step if history else 0
 
     def _count_failure(self, trial: Trial) -> None:
         self._consecutive_failures.append(trial.trial_id)

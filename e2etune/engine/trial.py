@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid
 from typing import Any
@@ -26,21 +27,24 @@ class TrialStatus:
     COMPLETED = "COMPLETED"
     #: Ended with an error, after any retries.
     FAILED = "FAILED"
+    #: Stopped early by the pruner; its score is its last reported value.
+    PRUNED = "PRUNED"
 
-    ALL = (RUNNING, IDLE, INVALID, STOPPED, COMPLETED, FAILED)
+    ALL = (RUNNING, IDLE, INVALID, STOPPED, COMPLETED, FAILED, PRUNED)
     #: The statuses of a trial that is over and never runs again.
-    ENDED = (INVALID, STOPPED, COMPLETED, FAILED)
+    ENDED = (INVALID, STOPPED, COMPLETED, FAILED, PRUNED)
     #: The lifecycle: the statuses each status may change to. A new trial is
     #: RUNNING; IDLE is a trial waiting in the queue (to be retried, or run
     #: again after an interruption or the death of its worker); the ended
     #: statuses are final.
     TRANSITIONS = {
         IDLE: (RUNNING,),
-        RUNNING: (IDLE, COMPLETED, INVALID, STOPPED, FAILED),
+        RUNNING: (IDLE, COMPLETED, INVALID, STOPPED, FAILED, PRUNED),
         COMPLETED: (),
         INVALID: (),
         STOPPED: (),
         FAILED: (),
+        PRUNED: (),
     }
 
     @staticmethod
@@ -92,7 +96,25 @@ class Trial:
         trial_id: Its id; the oracle assigns one (None: a random id).
         status: Initial status; defaults to RUNNING.
         message: Optional message.
+
+    A running trial given by an oracle reports its objective as it trains
+    (`report`) and asks whether to stop (`should_prune`):
+
+        >>> for epoch in range(epochs):
+        ...     val_loss = train_one_epoch()
+        ...     trial.report(epoch, val_loss)
+        ...     if trial.should_prune():
+        ...         raise e2etune.errors.TrialPruned()
     """
+
+    # Class-level defaults: a trial read again from the storage must not
+    # overwrite what the running process keeps on its own object.
+    #: The oracle running the trial (set by the oracle or the tuner).
+    _oracle: Any = None
+    #: The last step this run reported, None before its first report.
+    _last_step: int | None = None
+    #: Whether `should_prune` said yes during this run.
+    _prune_requested: bool = False
 
     def __init__(
         self,
@@ -134,6 +156,81 @@ class Trial:
     def display_hyperparameters(self) -> str:
         """The trial's active values as `name=value` pairs."""
         return ", ".join(f"{name}={value}" for name, value in self.hyperparameters.values.items())
+
+    # Pruning.
+
+    def _attach(self, oracle: Any) -> None:
+        """Makes `oracle` the one `report` and `should_prune` use, for a new run."""
+        self._oracle = oracle
+        self._last_step = None
+        self._prune_requested = False
+
+    def _running_oracle(self, what: str) -> Any:
+        if self._oracle is None:
+            raise RuntimeError(
+                f"Trial {self.trial_id} cannot {what}: it was not given by an oracle. Call it "
+                "on the trial that `run_trial` receives (or that `oracle.create_trial` returns).")
+        if self.status != TrialStatus.RUNNING:
+            raise RuntimeError(
+                f"Trial {self.trial_id} cannot {what}: it is {self.status}, not RUNNING.")
+        return self._oracle
+
+    def report(self, step: int, value: float) -> None:
+        """Records the objective's value at `step` (an epoch, say), committed at once.
+
+        Other workers see it as soon as this returns, and the pruners compare
+        trials by these values. Report each step once, in increasing order;
+        a NaN is recorded (the trial then ends INVALID, as a NaN objective does).
+
+        Raises:
+            TypeError: for a step that is not an integer or a value that is not a number.
+            ValueError: for a negative step, a step not after the last one
+                reported, or an infinite value.
+            RuntimeError: for a trial that is not running under an oracle.
+        """
+        oracle = self._running_oracle("report")
+        if isinstance(step, bool) or not hasattr(step, "__index__"):
+            raise TypeError(f"`step` must be an integer (an epoch, say); got {step!r}.")
+        step = step.__index__()
+        if isinstance(value, bool) or not hasattr(value, "__float__"):
+            raise TypeError(f"`value` must be a number (the objective's value); got {value!r}.")
+        value = float(value)
+        if step < 0:
+            raise ValueError(f"`step` must be >= 0; got {step}.")
+        if self._last_step is not None and step <= self._last_step:
+            raise ValueError(
+                f"Trial {self.trial_id} reported step {self._last_step} already, so step {step} "
+                "goes backwards: report each step once, in increasing order (for a second "
+                "`fit`, pass `initial_epoch=` so that its epochs follow the first's).")
+        if math.isinf(value):
+            raise ValueError(
+                f"Trial {self.trial_id} reported {value} at step {step}: the objective must be "
+                "a finite number (a NaN is recorded, and the trial then ends INVALID).")
+        oracle.update_trial(self.trial_id, {oracle.objective.name: value}, step=step)
+        self._last_step = step
+
+    def should_prune(self) -> bool:
+        """Whether the oracle's pruner says to stop this trial now (False without a pruner).
+
+        It compares the values this trial reported with those the other
+        trials of the search reported (every worker's). When it answers True,
+        stop training: raise `e2etune.errors.TrialPruned`, or return, and
+        the trial ends PRUNED with its last reported value as its score.
+        """
+        oracle = self._running_oracle("ask whether to prune")
+        pruner = getattr(oracle, "pruner", None)
+        if pruner is None:
+            return False
+        with getattr(oracle, "_lock", contextlib.nullcontext()):
+            refresh = getattr(oracle, "_refresh", None)
+            if refresh is not None:
+                refresh()
+            trials = oracle.trials
+            current = trials.get(self.trial_id, self)
+            others = [t for t in list(trials.values()) if t.trial_id != self.trial_id]
+        if bool(pruner.prune(current, others, oracle.objective)):
+            self._prune_requested = True
+        return self._prune_requested
 
     def to_proto(self) -> e2etune_pb2.Trial:
         """Returns the trial as a protobuf message."""
@@ -195,3 +292,24 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"Trial(trial_id={self.trial_id!r}, status={self.status!r}, score={self.score!r})"
+
+
+def conclude(trial: Trial, status: str | None = None) -> None:
+    """Gives `trial` the final status that `end_trial` records.
+
+    `status` (KerasTuner's older `end_trial(trial_id, status)`) replaces the
+    trial's ("COMPLETE" and "COMPLETED" both mean COMPLETED); a trial still
+    RUNNING counts as COMPLETED.
+
+    Raises:
+        ValueError: when the status is not one a trial can end with.
+    """
+    if status is not None:
+        trial.status = TrialStatus.COMPLETED if status.startswith("COMPLETE") else status
+    if trial.status == TrialStatus.RUNNING:
+        trial.status = TrialStatus.COMPLETED
+    if trial.status not in TrialStatus.ENDED:
+        raise ValueError(
+            f"end_trial needs the trial's final status (one of {TrialStatus.ENDED}); "
+            f"trial {trial.trial_id} has {trial.status!r}."
+        )

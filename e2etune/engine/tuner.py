@@ -73,6 +73,16 @@ def _check_executions(value: Any) -> int:
     return value
 
 
+def _check_pruning(oracle: Any, executions_per_trial: int) -> None:
+    """Refuses a pruner with several executions per trial (each would report its own curve)."""
+    pruner = oracle.get("pruner") if isinstance(oracle, dict) else getattr(oracle, "pruner", None)
+    if pruner is not None and executions_per_trial > 1:
+        raise ValueError(
+            f"A pruner compares each trial's training curve as it trains, so it needs "
+            f"`executions_per_trial=1`; got {executions_per_trial}. Leave out `pruner=`, or "
+            "run one execution per trial.")
+
+
 class Tuner(BaseTuner):
     """Tunes Keras workflows: `run_trial` overrides, or a hypermodel's build and fit.
 
@@ -87,6 +97,10 @@ class Tuner(BaseTuner):
     Memory: before each execution (and when the search ends) the Keras
     session is cleared and garbage collected, and TensorFlow's record of the last model's graphs dropped
     (see `tuner_utils.SearchMemory`), so memory stays flat over long searches.
+
+    Pruning: when the oracle has a `pruner`, each epoch's objective (from
+    its logs) is reported (`trial.report`) and training stops as soon as
+    `trial.should_prune()` says so; the trial then ends PRUNED.
 
     Args:
         oracle: The search algorithm; None makes Bayesian optimization from
@@ -151,6 +165,7 @@ class Tuner(BaseTuner):
         self.metrics = metrics
         self.distribution_strategy = distribution_strategy
         self.executions_per_trial = _check_executions(executions_per_trial)
+        _check_pruning(oracle if oracle is not None else oracle_kwargs, executions_per_trial)
         self._save_whole_models = True
         #: False once `run_trial` showed that its `**kwargs` cannot take `callbacks`.
         self._inject_callbacks = True
@@ -288,6 +303,8 @@ class Tuner(BaseTuner):
             if run.builtin_ran:
                 return result
             results.append(result)
+            if run.trial._prune_requested:
+                break
         return results[0] if len(results) == 1 else results
 
     def _callbacks_for(self, run: _TrialRun, originals: list, execution: int) -> list:
@@ -307,6 +324,9 @@ class Tuner(BaseTuner):
                     whole_model=self._save_whole_models)
             copies.append(callbacks_module.make_tuner_hooks(self, run.trial))
             copies.append(run.checkpoint)
+            if getattr(self.oracle, "pruner", None) is not None:
+                copies.append(callbacks_module.make_pruning_callback(
+                    run.trial, self.oracle.objective))
         return copies
 
     def save_model(self, trial_id: str, model: Any, step: int = 0) -> None:
@@ -367,6 +387,8 @@ class Tuner(BaseTuner):
         for execution in range(self.executions_per_trial):
             callbacks = self._callbacks_for(run, originals, execution)
             results.append(self._build_and_fit_model(trial, *args, callbacks=callbacks, **kwargs))
+            if trial._prune_requested:
+                break
         return results
 
     def _build_and_fit_model(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:

@@ -6,7 +6,7 @@ import bisect
 import itertools
 from typing import Any, Callable, Sequence
 
-from e2etune.engine import _values
+from e2etune.engine import _queue, _values
 from e2etune.engine._oracle_arguments import shared_arguments
 from e2etune.engine.hyperparameters import HyperParameter
 from e2etune.engine.oracle import Oracle
@@ -29,7 +29,6 @@ def all_values(hp: HyperParameter) -> Sequence:
     return hp.values
 
 
-@shared_arguments
 class _Axis:
     """The values of one hyperparameter in grid order: its default, then the others in order.
 
@@ -134,6 +133,7 @@ class Grid:
         return point
 
 
+@shared_arguments
 class GridSearchOracle(Oracle):
     """Tries every combination of values, defaults first, never one twice.
 
@@ -190,9 +190,12 @@ class GridSearchOracle(Oracle):
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         """The successor of an ended trial in grid order; IDLE or STOPPED when there is none."""
         grid = self._grid()
-        if not self.trials or (len(self.trials) == 1 and trial_id in self.trials):
+        first = grid.values(grid.first())
+        # The first point starts the walk; trials queued by `enqueue_trial` may precede it.
+        if (not self.trials or (len(self.trials) == 1 and trial_id in self.trials)
+                or self._compute_values_hash(first) not in self._tried_so_far):
             self._queue.append(trial_id)
-            return {"status": TrialStatus.RUNNING, "values": grid.values(grid.first())}
+            return {"status": TrialStatus.RUNNING, "values": first}
         while self._queue:
             previous = self._queue.pop(0)
             if previous not in self.trials:
@@ -214,6 +217,13 @@ class GridSearchOracle(Oracle):
         # Running trials may still declare hyperparameters that extend the grid.
         status = TrialStatus.IDLE if self._running else TrialStatus.STOPPED
         return {"status": status, "values": None}
+
+    def _populate_queued(self, trial_id: str, queued: dict[str, Any]
+                         ) -> tuple[dict[str, Any], bool]:
+        """A queued configuration, the rest at defaults: the grid's walk is left as it is
+        (it goes on from the queued trial too once it ends, never running a point twice)."""
+        values = _queue.complete(queued, None, self.hyperparameters)
+        return {"status": TrialStatus.RUNNING, "values": values}, True
 
     def _on_trial_end(self, trial: Trial) -> None:
         if trial.status in _FINAL and trial.trial_id not in self._queue:
@@ -292,7 +302,7 @@ class GridSearchOracle(Oracle):
 
 
 #: Statuses after which a trial's successor in the grid is proposed.
-_FINAL = (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.INVALID)
+_FINAL = (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.INVALID, TrialStatus.PRUNED)
 
 
 def _position(point: Sequence[int | None]) -> tuple:

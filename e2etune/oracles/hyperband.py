@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from e2etune import errors
+from e2etune.engine import _queue
 from e2etune.engine._oracle_arguments import shared_arguments
 from e2etune.engine.oracle import Oracle
 from e2etune.engine.trial import TrialStatus
@@ -44,6 +45,11 @@ class HyperbandOracle(Oracle):
         hyperband_iterations: int = 1,
         **kwargs: Any,
     ) -> None:
+        if kwargs.get("pruner") is not None:
+            raise ValueError(
+                "Hyperband stops trials by its own schedule, so it takes no `pruner`: leave "
+                "out `pruner=`, or use another algorithm (RandomSearch, BayesianOptimization, "
+                "GridSearch) with it.")
         super().__init__(
             objective=objective,
             max_trials=None,
@@ -63,6 +69,8 @@ class HyperbandOracle(Oracle):
         self._bracket_index = 0
         self._rounds: list[list[str]] = [[]]
         self._space_exhausted = False
+        #: A queued configuration offered for the next slot of a first round (`_populate_queued`).
+        self._offered: dict[str, Any] | None = None
 
     def describe_schedule(self) -> str:
         """The schedule as a table of trials and epochs per round."""
@@ -97,6 +105,10 @@ class HyperbandOracle(Oracle):
             "tuner/round": round_index,
         }
         if round_index == 0:
+            offered, self._offered = self._offered, None
+            if offered is not None:  # taken: a queued configuration fills this slot
+                drawn = None if self._space_exhausted else self._random_values()
+                return {**_queue.complete(offered, drawn, self.hyperparameters), **tuner_values}
             values = None if self._space_exhausted else self._random_values()
             if values is None:
                 self._space_exhausted = True
@@ -109,6 +121,18 @@ class HyperbandOracle(Oracle):
                           if not k.startswith("tuner/")}
                 return {**values, **tuner_values, "tuner/trial_id": parent.trial_id}
         return None
+
+    def _populate_queued(self, trial_id: str, queued: dict[str, Any]
+                         ) -> tuple[dict[str, Any], bool]:
+        """A queued configuration takes the next slot of a first round (the rest drawn at
+        random): the current bracket's if its first round has room, else the next one's.
+        Promotions, and the waits for a round to end, go on as scheduled meanwhile."""
+        self._offered = queued
+        try:
+            response = self.populate_space(trial_id)
+            return response, self._offered is None
+        finally:
+            self._offered = None
 
     def _promotable(self, round_index: int) -> list:
         """The best trials of a finished round, as many as the next round takes, best first."""

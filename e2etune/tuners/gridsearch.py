@@ -44,7 +44,8 @@ class GridSearch(Tuner):
             Defaults to 3.
         **kwargs: `Tuner` arguments (`directory`, `project_name`, `overwrite`,
             `executions_per_trial`, `storage`, ...) and the oracle's
-            `heartbeat_interval`, `lease_grace`, `max_crashes_per_trial`.
+            `heartbeat_interval`, `lease_grace`, `max_crashes_per_trial`, and
+            `pruner` (an `e2etune.pruners` pruner; None by default).
     """
 
     def __init__(

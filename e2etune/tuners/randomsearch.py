@@ -33,7 +33,8 @@ class RandomSearch(Tuner):
             `executions_per_trial`, `max_model_size`, `optimizer`, `loss`,
             `metrics`, `distribution_strategy`, `tuner_id`, `logger`, `storage`;
             and the oracle's `heartbeat_interval`, `lease_grace`,
-            `max_crashes_per_trial`.
+            `max_crashes_per_trial`; and `pruner` (an `e2etune.pruners` pruner
+            that stops unpromising trials early; None by default).
 
     Example:
         >>> tuner = RandomSearch(build_model, objective="val_accuracy", max_trials=5)

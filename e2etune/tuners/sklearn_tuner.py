@@ -116,7 +116,8 @@ class SklearnTuner(BaseTuner):
 
     # The search.
 
-    def search(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None) -> None:
+    def search(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None,
+               max_time: float | None = None) -> None:
         """Runs the search, cross-validating each trial on `X`, `y`.
 
         Args:
@@ -127,6 +128,8 @@ class SklearnTuner(BaseTuner):
                 (a Pipeline's last step gets them) and to the scoring and metrics.
             groups: Optional group labels, one per sample, for splitters
                 such as `GroupKFold`.
+            max_time: A time budget in seconds for this call (see `BaseTuner.search`):
+                no trial starts once it is spent. Defaults to None (no limit).
 
         Raises:
             TypeError: (also a `RuntimeError`, as in KerasTuner) for data of
@@ -145,7 +148,7 @@ class SklearnTuner(BaseTuner):
         self._search_folds = (X, groups, folds)
         self._warned = set()
         try:
-            super().search(X, y, sample_weight=sample_weight, groups=groups)
+            super().search(X, y, sample_weight=sample_weight, groups=groups, max_time=max_time)
         finally:
             self._search_folds = None
 
