@@ -27,7 +27,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import os
 import statistics
@@ -47,7 +46,7 @@ import e2etune
 from e2etune.engine.trial import TrialStatus
 from e2etune.pruners import MedianPruner
 
-from hyperband import build_model, make_task  # noqa: E402  (the same task and model)
+from hyperband import build_model, configure_threads, make_task  # noqa: E402  (the same task, model, threads)
 BATCH_SIZE = 64
 
 #: Epochs trained since the last reset: the tuner deep-copies the user's
@@ -112,17 +111,6 @@ def print_table(rows: dict[str, list[Run]]) -> None:
               f"{spread([r.epochs for r in runs], '.0f'):<27} "
               f"{statistics.median(r.pruned for r in runs):>6.0f}  "
               f"{spread([r.seconds for r in runs], '.1f')}")
-
-
-def configure_threads() -> None:
-    """Small models on a small CPU: one inter-op thread, intra-op threads from OMP_NUM_THREADS."""
-    if keras.backend.backend() != "tensorflow":
-        return
-    import tensorflow as tf
-
-    with contextlib.suppress(RuntimeError):  # already initialized
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-        tf.config.threading.set_intra_op_parallelism_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def main() -> None:
