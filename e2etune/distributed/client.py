@@ -27,10 +27,10 @@ from e2etune import errors
 from e2etune.distributed.connection import Connection, LeaseLostError
 from e2etune.distributed.environment import Distribution
 from e2etune.distributed.service import PROTOCOL_VERSION
-from e2etune.engine import lease
+from e2etune.engine import _queue, _values, lease
 from e2etune.engine.hyperparameters import HyperParameters
 from e2etune.engine.trial import Trial, TrialStatus, conclude
-from e2etune.protos import service_pb2
+from e2etune.protos import e2etune_pb2, service_pb2
 
 _LOG = logging.getLogger("e2etune")
 #: Trials per answer when the worker reads all trials.
@@ -280,12 +280,43 @@ class ClientOracle:
             self._call("UpdateSpace", hyperparameters=hyperparameters.to_proto())
 
     def enqueue_trial(self, values: Mapping[str, Any], skip_if_exists: bool = False) -> bool:
-        """Refused on a worker: queue configurations on the chief's oracle instead."""
-        raise NotImplementedError(
-            "`enqueue_trial` is not available on a worker of a distributed search: call "
-            "`tuner.oracle.enqueue_trial(...)` in the chief (the process whose "
-            "KERASTUNER_TUNER_ID contains 'chief') before its `search()`; every worker then "
-            "runs the queued configurations first.")
+        """Queues a configuration on the chief's oracle (see `Oracle.enqueue_trial`).
+
+        The chief checks and saves it in its storage; whichever worker asks
+        for a trial next runs it (before anything the algorithm proposes).
+        Sent again after a lost answer, it is still queued once.
+
+        Example:
+            >>> tuner.oracle.enqueue_trial({"units": 64})  # in a worker, before `search()`
+
+        Args:
+            values: Hyperparameter values by name, possibly for a part of the space.
+            skip_if_exists: Queue nothing when a trial of the search ran (or
+                runs) with these values, or they are queued already.
+
+        Returns:
+            Whether the configuration was queued.
+
+        Raises:
+            ValueError, TypeError: as the chief's oracle raises them, naming the
+                hyperparameter and what it allows.
+            RuntimeError: once the search is over (nothing would run the configuration).
+        """
+        if self._final:
+            raise RuntimeError(
+                "`enqueue_trial`: the distributed search is over (the chief said so), so a "
+                "configuration queued now would never run. Queue it before the search ends.")
+        answer = self._call("EnqueueTrial", values=self._value_protos(values),
+                            skip_if_exists=bool(skip_if_exists), request_id=uuid.uuid4().hex)
+        return answer.queued
+
+    def _value_protos(self, values: Any) -> dict[str, e2etune_pb2.Value]:
+        """`values` as they travel; what cannot travel is refused as the chief refuses it."""
+        try:
+            return _encoded(values)
+        except (TypeError, ValueError):
+            _queue.check(values, self.get_space())  # the chief's error: same type, same words
+            raise
 
     def remaining_trials(self) -> int | None:
         """How many trials may still be created, or None without `max_trials`."""
@@ -333,6 +364,28 @@ class ClientOracle:
     def __repr__(self) -> str:
         return (f"ClientOracle({type(self._local).__name__}, chief at "
                 f"{self._connection.address}, tuner {self.tuner_id!r})")
+
+
+def _encoded(values: Any) -> dict[str, e2etune_pb2.Value]:
+    """Hyperparameter values as protobuf `Value`s, by name.
+
+    Raises:
+        TypeError: when `values` is not a dict of names (str) to values.
+        TypeError, ValueError: for a value of another type than int, float,
+            str or bool, or an int that does not fit in 64 bits.
+    """
+    if not isinstance(values, collections.abc.Mapping):
+        raise TypeError("`enqueue_trial` takes a dict of hyperparameter values; got "
+                        f"{type(values).__name__}.")
+    protos = {}
+    for name, value in values.items():
+        if not isinstance(name, str):
+            raise TypeError(f"`enqueue_trial`: hyperparameter names are strings; got {name!r}.")
+        try:
+            protos[name] = _values.to_proto(value)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"`enqueue_trial`: {name!r}: {error}") from None
+    return protos
 
 
 class _RemoteTrials(collections.abc.Mapping):

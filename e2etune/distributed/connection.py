@@ -20,6 +20,7 @@ from e2etune import errors
 from e2etune.distributed import security
 from e2etune.distributed.environment import Distribution
 from e2etune.distributed.service import ERROR_KEY
+from e2etune.engine import _values
 from e2etune.protos import service_pb2_grpc
 
 #: The longest a single call may take once the chief answers, in seconds.
@@ -136,6 +137,11 @@ class Connection:
             return known(details)
         if kind in _BUILTIN_ERRORS:
             return getattr(builtins, kind)(details)
+        if kind == "ValueTypeError":  # a wrong type of hyperparameter value (a TypeError)
+            return _values.ValueTypeError(details)
+        if code == grpc.StatusCode.UNIMPLEMENTED:
+            return RuntimeError(f"The chief at {self.address} does not know this call: it runs "
+                                "an older e2etune. Run the same e2etune version everywhere.")
         return RuntimeError(f"The chief at {self.address} failed ({code.name}): {details}")
 
     def close(self) -> None:

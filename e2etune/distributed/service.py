@@ -14,11 +14,12 @@ import functools
 import logging
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import grpc
 
 from e2etune import errors
+from e2etune.engine import _values
 from e2etune.engine.hyperparameters import HyperParameters
 from e2etune.engine.trial import Trial, TrialStatus
 from e2etune.protos import e2etune_pb2, service_pb2, service_pb2_grpc
@@ -31,6 +32,8 @@ PROTOCOL_VERSION = 1
 ERROR_KEY = "e2etune-error"
 #: The first and the longest wait the chief asks of a worker it has no trial for, in seconds.
 FIRST_RETRY, MAX_RETRY = 0.02, 1.0
+#: How many answers to `EnqueueTrial` the chief keeps per worker, for requests sent again.
+ENQUEUED_KEPT = 1024
 
 
 class Refusal(Exception):
@@ -60,6 +63,14 @@ class Session:
     left: bool = False
     idle_streak: int = 0
     seen_change: int = 0
+    #: The answers to this worker's `EnqueueTrial` calls, by request id (the latest ones).
+    enqueued: dict[str, bool] = dataclasses.field(default_factory=dict)
+
+    def remember_enqueued(self, request_id: str, queued: bool) -> None:
+        """Keeps the answer to `request_id`, forgetting the oldest past `ENQUEUED_KEPT`."""
+        self.enqueued[request_id] = queued
+        while len(self.enqueued) > ENQUEUED_KEPT:
+            del self.enqueued[next(iter(self.enqueued))]
 
 
 def _answer(method: Callable) -> Callable:
@@ -310,6 +321,21 @@ class OracleServicer(service_pb2_grpc.OracleServiceServicer):
         return service_pb2.UpdateSpaceResponse()
 
     @_answer
+    def EnqueueTrial(self, request: Any, context: grpc.ServicerContext) -> Any:
+        session = self._session(request.worker)
+        values = _received_values(request.values)
+        request_id = request.request_id
+        with self.oracle._lock:  # a request sent again waits for the first, then gets its answer
+            queued = session.enqueued.get(request_id) if request_id else None
+            if queued is None:
+                queued = self.oracle.enqueue_trial(values, skip_if_exists=request.skip_if_exists)
+                if request_id:
+                    session.remember_enqueued(request_id, queued)
+                if queued:
+                    self._changes += 1  # idle workers ask again soon: a trial may be ready
+        return service_pb2.EnqueueTrialResponse(queued=queued)
+
+    @_answer
     def Leave(self, request: Any, context: grpc.ServicerContext) -> Any:
         session = self._session(request.worker)
         oracle = self.oracle
@@ -320,6 +346,21 @@ class OracleServicer(service_pb2_grpc.OracleServiceServicer):
         oracle._put_remote_worker(None, session.token)
         session.left = True
         return service_pb2.LeaveResponse()
+
+
+def _received_values(protos: Mapping[str, e2etune_pb2.Value]) -> dict[str, Any]:
+    """The hyperparameter values of an `EnqueueTrial` request, as Python values.
+
+    Raises:
+        ValueError: for a value that holds none of the kinds of `Value`.
+    """
+    values = {}
+    for name, proto in protos.items():
+        if proto.WhichOneof("kind") is None:
+            raise ValueError(f"`enqueue_trial`: the value of {name!r} arrived empty; send an "
+                             "int, float, str or bool.")
+        values[name] = _values.from_proto(proto)
+    return values
 
 
 def _value_count(trial: Trial) -> int:

@@ -245,7 +245,9 @@ def make_pruning_callback(trial: Any, objective: Objective) -> Any:
 
 
 @functools.lru_cache(maxsize=None)
-def _classes() -> tuple[type, type, type, type]:
+def shared_callback_class() -> type:
+    """The base class of the tuner's own Keras callbacks: one object per trial, shared
+    rather than copied, marked built-in, and settable with `callback.model = model`."""
     import keras
 
     class _Shared(keras.callbacks.Callback):
@@ -267,6 +269,13 @@ def _classes() -> tuple[type, type, type, type]:
         def model(self, model: Any) -> None:
             # Custom training loops assign `callback.model = model` (Keras 3 has no setter).
             self.set_model(model)
+
+    return _Shared
+
+
+@functools.lru_cache(maxsize=None)
+def _classes() -> tuple[type, type, type, type]:
+    _Shared = shared_callback_class()
 
     class SaveBestEpoch(_Shared):
         """Keeps the best epoch of the best training run of a trial (see `make_checkpoint`)."""
@@ -302,6 +311,11 @@ def _classes() -> tuple[type, type, type, type]:
             if self._run_best is None or self._better(value, self._run_best):
                 self._run_best, self._best_is_last = value, True
                 self._run_weights = self.model.get_weights()
+
+        def resume_run(self, run_best: float | None, run_weights: list | None) -> None:
+            """Takes back, in a resumed training run, its best value and best weights so far."""
+            self._run_best, self._run_weights = run_best, run_weights
+            self._best_is_last = False
 
         def on_train_end(self, logs: dict | None = None) -> None:
             self._in_fit = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import uuid
-from typing import Any
+from typing import Any, Mapping
 
 from e2etune.engine.hyperparameters import HyperParameters
 from e2etune.engine.metrics import MetricsTracker
@@ -115,6 +115,8 @@ class Trial:
     _last_step: int | None = None
     #: Whether `should_prune` said yes during this run.
     _prune_requested: bool = False
+    #: The Keras tuner's run of the trial in progress (`restore_training`, `save_training`).
+    _training: Any = None
 
     def __init__(
         self,
@@ -231,6 +233,55 @@ class Trial:
         if bool(pruner.prune(current, others, oracle.objective)):
             self._prune_requested = True
         return self._prune_requested
+
+    # Resuming custom training loops.
+
+    def restore_training(self, model: Any, optimizer: Any = None) -> int:
+        """Resumes a custom training loop after a crash: loads the trial's saved state into
+        `model` and `optimizer`, and returns the epoch to train next (0 for a fresh run).
+
+        Training with `model.fit(..., callbacks=callbacks)` (the `callbacks`
+        that `run_trial` or `HyperModel.fit` receive) needs none of this: the
+        trial resumes by itself. A loop of its own calls it once the model is
+        built and before training, then trains from the epoch it returns;
+        each epoch's end is saved when the loop calls the tuner's callbacks'
+        `on_epoch_end` (with `callback.model = model`), or `save_training`.
+        Both then save `optimizer` too.
+
+        Example:
+            >>> model, optimizer = make_model(trial.hyperparameters), keras.optimizers.Adam()
+            >>> for epoch in range(trial.restore_training(model, optimizer), epochs):
+            ...     loss = train_one_epoch(model, optimizer)
+            ...     trial.save_training(model, epoch, {"loss": loss})
+
+        Args:
+            model: The trial's model, built (its weights exist).
+            optimizer: The loop's optimizer; None: `model.optimizer`. An
+                unbuilt one is built for the model's trainable variables.
+
+        Raises:
+            RuntimeError: for a trial that no Keras `Tuner` is running.
+        """
+        return self._training_run("restore its training").restore(model, optimizer)
+
+    def save_training(self, model: Any, epoch: int, logs: Mapping[str, Any] | None = None,
+                      optimizer: Any = None) -> None:
+        """Saves the end of `epoch` of a custom training loop for `restore_training`:
+        `model`'s weights, `optimizer`'s variables (None: the one given to
+        `restore_training`, else `model.optimizer`) and the epoch's `logs`.
+        The last epoch saved replaces the earlier ones, atomically.
+
+        Raises:
+            RuntimeError: for a trial that no Keras `Tuner` is running.
+        """
+        self._training_run("save its training").save(model, epoch, logs, optimizer)
+
+    def _training_run(self, what: str) -> Any:
+        if self._training is None:
+            raise RuntimeError(
+                f"Trial {self.trial_id} cannot {what}: no Keras `e2etune.Tuner` is running it. "
+                "Call it inside `run_trial` or `HyperModel.fit`, on the trial they receive.")
+        return self._training
 
     def to_proto(self) -> e2etune_pb2.Trial:
         """Returns the trial as a protobuf message."""

@@ -26,38 +26,12 @@ from typing import Any
 
 from e2etune import errors
 from e2etune.engine import callbacks as callbacks_module
-from e2etune.engine import tuner_models, tuner_utils
+from e2etune.engine import training_state, tuner_models, tuner_utils
 from e2etune.engine.base_tuner import BaseTuner, builds_hypermodel
 from e2etune.engine.hypermodel import DefaultHyperModel, HyperModel
 from e2etune.engine.hyperparameters import HyperParameters
 from e2etune.engine.trial import Trial
-
-
-class _TrialRun:
-    """What the training runs of one trial share: the user's callbacks and the checkpoint."""
-
-    def __init__(self, trial: Trial, user_callbacks: list, checkpoint: Any) -> None:
-        self.trial = trial
-        self.user_callbacks = user_callbacks
-        self.checkpoint = checkpoint
-        self.builtin_ran = False
-        self._copies: dict[int, tuple[Any, Any]] = {}
-
-    def remember_copies(self, copies: list, originals: list) -> None:
-        for copied, original in zip(copies, originals):
-            self._copies[id(copied)] = (copied, original)
-
-    def originals(self, callbacks: Any) -> list:
-        """The user's own callbacks behind `callbacks` (copies mapped back, the tuner's dropped)."""
-        if callbacks is None:
-            return []
-        found = []
-        for callback in callbacks:
-            if callbacks_module.is_builtin(callback):
-                continue
-            entry = self._copies.get(id(callback))
-            found.append(entry[1] if entry and entry[0] is callback else callback)
-        return found
+from e2etune.engine.trial_run import TrialRun
 
 
 def _refuses_callbacks(error: TypeError) -> bool:
@@ -95,8 +69,16 @@ class Tuner(BaseTuner):
     or when that fails, it loads the whole saved model.
 
     Memory: before each execution (and when the search ends) the Keras
-    session is cleared and garbage collected, and TensorFlow's record of the last model's graphs dropped
-    (see `tuner_utils.SearchMemory`), so memory stays flat over long searches.
+    session is cleared and garbage collected, and TensorFlow's record of the
+    last model's graphs dropped (see `tuner_utils.SearchMemory`), so memory
+    stays flat over long searches.
+
+    Resume: every epoch's end is saved in the trial's folder (weights,
+    optimizer, logs, checkpoint; see `training_state`). A trial interrupted
+    by a crash or a stop runs again from the epoch after its last saved one
+    when `fit` gets the tuner's callbacks, with its finished executions
+    kept; a custom loop resumes with `trial.restore_training` and
+    `trial.save_training`.
 
     Pruning: when the oracle has a `pruner`, each epoch's objective (from
     its logs) is reported (`trial.report`) and training stops as soon as
@@ -169,7 +151,9 @@ class Tuner(BaseTuner):
         self._save_whole_models = True
         #: False once `run_trial` showed that its `**kwargs` cannot take `callbacks`.
         self._inject_callbacks = True
-        self._run: _TrialRun | None = None
+        self._run: TrialRun | None = None
+        #: The saved progress of the last trial run, deleted when it ends.
+        self._progress: dict[str, training_state.TrialProgress] = {}
         self._memory: tuner_utils.SearchMemory | None = None
         super().__init__(
             oracle=oracle,
@@ -261,17 +245,23 @@ class Tuner(BaseTuner):
     def _execute_trial(self, trial: Trial, *fit_args: Any, **fit_kwargs: Any) -> Any:
         given = "callbacks" in fit_kwargs
         user_callbacks = list(fit_kwargs.pop("callbacks", None) or [])
-        callbacks_module.remove_checkpoint(self.get_trial_dir(trial.trial_id))
-        run = self._run = _TrialRun(trial, user_callbacks, None)
+        trial_dir = self.get_trial_dir(trial.trial_id)
+        progress = training_state.TrialProgress.open(
+            trial_dir, trial.attempts, trial.hyperparameters.values)
+        if not progress.resuming:
+            callbacks_module.remove_checkpoint(trial_dir)
+        self._progress = {trial.trial_id: progress}  # for `on_trial_end`
+        run = self._run = trial._training = TrialRun(
+            trial, user_callbacks, progress, self.oracle.objective)
         try:
             if not self._overrides_run_trial():
                 return self.run_trial(trial, *fit_args, callbacks=user_callbacks, **fit_kwargs)
             return self._run_overridden(run, given, fit_args, fit_kwargs)
         finally:
-            self._run = None
+            self._run = trial._training = None
             self._note_checkpoint(run.checkpoint)
 
-    def _run_overridden(self, run: _TrialRun, given: bool, fit_args: tuple,
+    def _run_overridden(self, run: TrialRun, given: bool, fit_args: tuple,
                         fit_kwargs: dict) -> Any:
         """Calls the user's `run_trial` `executions_per_trial` times (once if it calls
         `super().run_trial`, which runs the executions itself)."""
@@ -279,6 +269,10 @@ class Tuner(BaseTuner):
                            and tuner_utils.accepts_keyword(self.run_trial, "callbacks"))
         results = []
         for execution in range(self.executions_per_trial):
+            done, result = run.finished(execution)
+            if done:
+                results.append(result)
+                continue
             self._release_memory()
             kwargs = dict(fit_kwargs)
             if tuner_utils.names_parameter(self.run_trial, "trial_id"):
@@ -305,9 +299,10 @@ class Tuner(BaseTuner):
             results.append(result)
             if run.trial._prune_requested:
                 break
+            run.end_execution(result, self.executions_per_trial)
         return results[0] if len(results) == 1 else results
 
-    def _callbacks_for(self, run: _TrialRun, originals: list, execution: int) -> list:
+    def _callbacks_for(self, run: TrialRun, originals: list, execution: int) -> list:
         """Fresh copies of the user's callbacks plus the tuner's, for one training run.
 
         The tuner's own (hooks and checkpoint) are Keras callbacks: they are
@@ -318,12 +313,16 @@ class Tuner(BaseTuner):
         run.remember_copies(copies, originals)
         callbacks_module.configure_tensorboard(copies, run.trial, execution, self.oracle.objective)
         if tuner_utils.keras_loaded() or tuner_utils.imports_keras(self.run_trial):
+            from e2etune.engine import training_resume
+
             if run.checkpoint is None:
                 run.checkpoint = callbacks_module.make_checkpoint(
                     self.oracle.objective, self.get_trial_dir(run.trial.trial_id),
                     whole_model=self._save_whole_models)
+                run.checkpoint.best_value = run.progress.best_value
             copies.append(callbacks_module.make_tuner_hooks(self, run.trial))
             copies.append(run.checkpoint)
+            copies.append(training_resume.make_state_callback(run))
             if getattr(self.oracle, "pruner", None) is not None:
                 copies.append(callbacks_module.make_pruning_callback(
                     run.trial, self.oracle.objective))
@@ -340,6 +339,13 @@ class Tuner(BaseTuner):
         error = callbacks_module.save_trial_model(
             model, self.get_trial_dir(trial_id), whole_model=self._save_whole_models)
         self._note_whole_model_error(error)
+
+    def on_trial_end(self, trial: Trial) -> None:
+        """Called after each trial; reports it to the oracle (call `super()` when overriding)."""
+        super().on_trial_end(trial)
+        progress = self._progress.pop(trial.trial_id, None)
+        if progress is not None:
+            progress.discard()
 
     def _note_checkpoint(self, checkpoint: Any) -> None:
         self._note_whole_model_error(getattr(checkpoint, "whole_model_error", None))
@@ -366,8 +372,9 @@ class Tuner(BaseTuner):
         signature names them.
 
         An override receives everything given to `search()` plus `callbacks`
-        (see the module's docstring for when they are left out); it returns a number (the objective), a dict of metrics, a `History`,
-        or a list of these. It may call `super().run_trial(trial, *args,
+        (see the module's docstring for when they are left out); it returns a
+        number (the objective), a dict of metrics, a `History`, or a list of
+        these. It may call `super().run_trial(trial, *args,
         **kwargs)` to build and train with the hypermodel.
 
         Returns:
@@ -379,17 +386,28 @@ class Tuner(BaseTuner):
                 "`hypermodel`. Pass `hypermodel=`, or build and train the model in your "
                 "`run_trial` without calling `super().run_trial`."
             )
-        run = self._run if self._run is not None and self._run.trial is trial else None
-        run = run or _TrialRun(trial, [], None)
+        run = self._run_of(trial)
         run.builtin_ran = True
         originals = run.originals(kwargs.pop("callbacks", None))
         results = []
         for execution in range(self.executions_per_trial):
-            callbacks = self._callbacks_for(run, originals, execution)
-            results.append(self._build_and_fit_model(trial, *args, callbacks=callbacks, **kwargs))
+            done, result = run.finished(execution)
+            if not done:
+                callbacks = self._callbacks_for(run, originals, execution)
+                result = self._build_and_fit_model(trial, *args, callbacks=callbacks, **kwargs)
+                run.end_execution(result, self.executions_per_trial)
+            results.append(result)
             if trial._prune_requested:
                 break
         return results
+
+    def _run_of(self, trial: Trial) -> TrialRun:
+        """The run of `trial` in progress (a new one when `run_trial` is called by hand)."""
+        if self._run is not None and self._run.trial is trial:
+            return self._run
+        trial_dir = self.get_trial_dir(trial.trial_id)
+        progress = training_state.TrialProgress.unsaved(trial_dir, trial.attempts)
+        return TrialRun(trial, [], progress, self.oracle.objective)
 
     def _build_and_fit_model(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         """Builds a fresh model for `trial` and returns what `hypermodel.fit` returns."""

@@ -89,6 +89,11 @@ class OracleServiceStub:
                 request_serializer=service__pb2.UpdateSpaceRequest.SerializeToString,
                 response_deserializer=service__pb2.UpdateSpaceResponse.FromString,
                 _registered_method=True)
+        self.EnqueueTrial = channel.unary_unary(
+                '/e2etune.OracleService/EnqueueTrial',
+                request_serializer=service__pb2.EnqueueTrialRequest.SerializeToString,
+                response_deserializer=service__pb2.EnqueueTrialResponse.FromString,
+                _registered_method=True)
         self.Leave = channel.unary_unary(
                 '/e2etune.OracleService/Leave',
                 request_serializer=service__pb2.LeaveRequest.SerializeToString,
@@ -165,6 +170,12 @@ class OracleServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EnqueueTrial(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Leave(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -228,6 +239,11 @@ def add_OracleServiceServicer_to_server(servicer, server):
                     servicer.UpdateSpace,
                     request_deserializer=service__pb2.UpdateSpaceRequest.FromString,
                     response_serializer=service__pb2.UpdateSpaceResponse.SerializeToString,
+            ),
+            'EnqueueTrial': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnqueueTrial,
+                    request_deserializer=service__pb2.EnqueueTrialRequest.FromString,
+                    response_serializer=service__pb2.EnqueueTrialResponse.SerializeToString,
             ),
             'Leave': grpc.unary_unary_rpc_method_handler(
                     servicer.Leave,
@@ -532,6 +548,33 @@ class OracleService:
             '/e2etune.OracleService/UpdateSpace',
             service__pb2.UpdateSpaceRequest.SerializeToString,
             service__pb2.UpdateSpaceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnqueueTrial(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/e2etune.OracleService/EnqueueTrial',
+            service__pb2.EnqueueTrialRequest.SerializeToString,
+            service__pb2.EnqueueTrialResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,8 +5,10 @@ Usage: python _node.py CONFIG_JSON
 CONFIG_JSON holds: directory, project, algorithm (random | bayesian),
 max_trials, sleep (seconds per trial), log (each run appends "start|end
 TRIAL_ID PID" to it), and optionally lease_grace, heartbeat_interval,
-objective (a metric name the trial reports, minimized) and hang_in / hang
-(a trial id whose run sleeps `hang` seconds more). The role comes from
+objective (a metric name the trial reports, minimized), hang_in / hang
+(a trial id whose run sleeps `hang` seconds more) and enqueue (a list of
+[values, skip_if_exists] a worker queues before its search; what each call
+returned or raised is printed with the result). The role comes from
 KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT.
 """
 
@@ -57,13 +59,26 @@ class Node(BaseTuner):
         return {self.config.get("objective", "loss"): (values["x"] - 0.5) ** 2 + values["n"] / 100}
 
 
+def enqueue(oracle, calls: list) -> list:
+    """Runs `oracle.enqueue_trial(values, skip_if_exists)` for each call: what it returned,
+    or the type and message of what it raised."""
+    outcomes = []
+    for values, skip_if_exists in calls:
+        try:
+            outcomes.append(oracle.enqueue_trial(values, skip_if_exists=skip_if_exists))
+        except (TypeError, ValueError, RuntimeError) as error:
+            outcomes.append({"error": type(error).__name__, "message": str(error)})
+    return outcomes
+
+
 def main() -> None:
     config = json.loads(sys.argv[1])
     node = Node(config)
+    enqueued = enqueue(node.oracle, config.get("enqueue", []))
     node.search(verbose=0)
     best = node.oracle.get_best_trials(1)
     print(json.dumps({"best": best[0].trial_id if best else None,
-                      "trials": len(node.oracle.trials)}), flush=True)
+                      "trials": len(node.oracle.trials), "enqueued": enqueued}), flush=True)
     node.oracle.close()
 
 

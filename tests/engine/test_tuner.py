@@ -255,7 +255,7 @@ def test_run_trial_gets_search_arguments_callbacks_and_trial_id(tmp_path):
     assert (seen["a"], seen["b"], seen["trial_id"]) == (1, 2, "0")
     assert seen["kwargs"] == {"extra": 3, "verbose": 0}
     types = [type(c).__name__ for c in seen["callbacks"]]
-    assert types == ["EarlyStopping", "TunerCallback", "SaveBestEpoch"]
+    assert types == ["EarlyStopping", "TunerCallback", "SaveBestEpoch", "SaveTrainingState"]
     assert seen["callbacks"][0] is not user_callback
 
 
