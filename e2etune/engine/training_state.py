@@ -38,22 +38,28 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from e2etune.engine._state_files import (
+    EpochArrays,
+    decode_result,
+    encode_result,
+    load_arrays,
+    loggable,
+    number,
+    plain_or_none,
+    plain_values,
+    save_arrays,
+    write_atomically,
+)
+
+__all__ = ["EpochArrays", "ResumePoint", "STATE_DIR", "TrialProgress", "decode_result",
+           "discard", "encode_result"]
+
 #: The folder, inside a trial's folder, of its saved training progress.
 STATE_DIR = "training_state"
 _STATE_FILE = "state.json"
 _FORMAT = 1
 _ARRAY_FILE = re.compile(r"\d+-\d+-\d+\.npz")
 _LOG = logging.getLogger("e2etune")
-
-
-@dataclass
-class EpochArrays:
-    """What an epoch's end leaves to restore: the model's variables and the optimizer's,
-    and how to build the model when it is not built yet (Keras' build config)."""
-
-    weights: list[np.ndarray]
-    optimizer: list[np.ndarray] | None = None
-    build_config: dict[str, Any] | None = None
 
 
 @dataclass
@@ -82,64 +88,6 @@ class ResumePoint:
         return self.epoch + 1
 
 
-def _write_atomically(path: str, write: Any) -> None:
-    """Writes a file with `write(file)` to a temporary name, syncs it and renames it to `path`."""
-    partial = f"{path}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
-    with open(partial, "wb") as file:
-        write(file)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial, path)
-    with contextlib.suppress(OSError):  # the rename itself reaches the disk
-        directory = os.open(os.path.dirname(path), os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-
-
-def _plain(value: Any) -> Any:
-    """`value` with numpy scalars and tensors made Python numbers, for JSON."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (bool, str)) or value is None:
-        return value
-    if hasattr(value, "__float__"):
-        number = float(value)
-        return int(number) if isinstance(value, (int, np.integer)) else number
-    raise TypeError(f"cannot save {value!r} of type {type(value).__name__}")
-
-
-def encode_result(result: Any) -> Any:
-    """A finished execution's result (number, dict of metrics, `History`, or a list of
-    these) as JSON-ready data; raises TypeError for anything else."""
-    if hasattr(result, "history") and isinstance(result.history, dict):
-        return {"history": _plain(result.history), "epoch": _plain(getattr(result, "epoch", []))}
-    if isinstance(result, Mapping):
-        return {"metrics": _plain(result)}
-    if isinstance(result, (list, tuple)):
-        return {"list": [encode_result(r) for r in result]}
-    return {"value": _plain(result)}
-
-
-def decode_result(data: Mapping[str, Any]) -> Any:
-    """The result `encode_result` saved; a `History` comes back as a Keras `History`."""
-    if "history" in data:
-        import keras
-
-        history = keras.callbacks.History()
-        history.history = {k: list(v) for k, v in data["history"].items()}
-        history.epoch = list(data["epoch"])
-        return history
-    if "metrics" in data:
-        return dict(data["metrics"])
-    if "list" in data:
-        return [decode_result(r) for r in data["list"]]
-    return data["value"]
-
-
 def discard(trial_dir: str) -> None:
     """Deletes a trial's saved training progress (once the trial has ended)."""
     shutil.rmtree(os.path.join(trial_dir, STATE_DIR), ignore_errors=True)
@@ -160,7 +108,7 @@ class TrialProgress:
         self.folder = os.path.join(trial_dir, STATE_DIR)
         self.attempt = attempt
         self._saved = saved
-        fresh = {"format": _FORMAT, "attempt": attempt, "values": _plain_values(values),
+        fresh = {"format": _FORMAT, "attempt": attempt, "values": plain_values(values),
                  "finished": [], "execution": 0, "fits": [], "fit": 0, "epochs": [],
                  "history": {}, "file": None, "build_config": None, "best_value": None,
                  "run_best": None, "run_best_file": None}
@@ -203,7 +151,7 @@ class TrialProgress:
                              "starts afresh.", path, error)
                 saved = None
             if saved is not None and (saved.get("attempt") != attempt or not _same_values(
-                    saved.get("values") or {}, _plain_values(values))):
+                    saved.get("values") or {}, plain_values(values))):
                 saved = None  # a retry after an error, or another search's trial
             if saved is None:
                 discard(trial_dir)
@@ -260,7 +208,7 @@ class TrialProgress:
         del state["fits"][fit:]
         state["fits"].extend([{"epochs": [], "history": {}}] * (fit - len(state["fits"])))
         state["fits"].append({"epochs": [int(e) for e in epochs],
-                              "history": {k: [_number(v) for v in values]
+                              "history": {k: [number(v) for v in values]
                                           for k, values in history.items()}})
         self._write_state()
 
@@ -274,8 +222,10 @@ class TrialProgress:
                 or state["fit"] != fit):
             return None
         try:
-            arrays = self._load(state["file"])
-            best = self._load(state["run_best_file"]).weights if state["run_best_file"] else None
+            arrays = load_arrays(os.path.join(self.folder, state["file"]))
+            best = None
+            if state["run_best_file"]:
+                best = load_arrays(os.path.join(self.folder, state["run_best_file"])).weights
         except (OSError, ValueError, KeyError) as error:
             _LOG.warning("The saved training state in %s cannot be read (%s); the run starts "
                          "afresh.", self.folder, error)
@@ -302,15 +252,15 @@ class TrialProgress:
             state.update(epochs=[], history={}, run_best_file=None)
         name = f"{self._execution}-{fit}-{epoch}.npz"
         os.makedirs(self.folder, exist_ok=True)
-        _write_atomically(os.path.join(self.folder, name), lambda file: _save_arrays(file, arrays))
+        write_atomically(os.path.join(self.folder, name), lambda file: save_arrays(file, arrays))
         state["epochs"].append(int(epoch))
-        for key, value in _loggable(logs).items():
+        for key, value in loggable(logs).items():
             # A metric missing from earlier epochs (`validation_freq`) is padded with NaN.
             column = state["history"].setdefault(key, [math.nan] * (len(state["epochs"]) - 1))
             column.append(value)
         for column in state["history"].values():
             column.extend([math.nan] * (len(state["epochs"]) - len(column)))
-        state.update(file=name, build_config=_plain_or_none(arrays.build_config),
+        state.update(file=name, build_config=plain_or_none(arrays.build_config),
                      best_value=best_value, run_best=run_best)
         if best_is_this:
             state["run_best_file"] = name
@@ -354,77 +304,15 @@ class TrialProgress:
         os.makedirs(self.folder, exist_ok=True)
         self._state["owner"] = self._owner
         text = json.dumps(self._state).encode("utf-8")
-        _write_atomically(os.path.join(self.folder, _STATE_FILE), lambda file: file.write(text))
+        write_atomically(os.path.join(self.folder, _STATE_FILE), lambda file: file.write(text))
         keep = {self._state["file"], self._state["run_best_file"]}
         for name in os.listdir(self.folder):
             if _ARRAY_FILE.fullmatch(name) and name not in keep:
                 with contextlib.suppress(OSError):
                     os.remove(os.path.join(self.folder, name))
 
-    def _load(self, name: str) -> EpochArrays:
-        with np.load(os.path.join(self.folder, name), allow_pickle=False) as data:
-            dtypes = [str(d) for d in data["dtypes"]]
-            arrays = [_typed(data[f"a{i}"], dtype) for i, dtype in enumerate(dtypes)]
-            count = int(data["weights"])
-            has_optimizer = bool(data["has_optimizer"])
-        return EpochArrays(arrays[:count], arrays[count:] if has_optimizer else None)
-
-
-def _save_arrays(file: Any, arrays: EpochArrays) -> None:
-    every = list(arrays.weights) + list(arrays.optimizer or [])
-    named, dtypes = {}, []
-    for index, array in enumerate(every):
-        array = np.asarray(array)
-        dtypes.append(str(array.dtype))
-        if array.dtype.type.__module__ != "numpy":  # bfloat16 and the like: saved as raw bits
-            array = array.view(f"u{array.dtype.itemsize}")
-        named[f"a{index}"] = array
-    np.savez(file, weights=np.int64(len(arrays.weights)),
-             has_optimizer=np.bool_(arrays.optimizer is not None),
-             dtypes=np.array(dtypes, dtype=str), **named)
-
-
-def _typed(array: np.ndarray, dtype: str) -> np.ndarray:
-    """An array as saved, viewed back as its dtype (`bfloat16` comes from `ml_dtypes`)."""
-    if str(array.dtype) == dtype:
-        return array
-    import ml_dtypes
-
-    return array.view(getattr(ml_dtypes, dtype))
-
-
-def _number(value: Any) -> Any:
-    with contextlib.suppress(TypeError, ValueError):
-        return float(value)
-    return None
-
-
-def _plain_or_none(value: Any) -> Any:
-    try:
-        return _plain(value)
-    except TypeError:
-        return None
-
-
-def _plain_values(values: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Hyperparameter values as JSON data (those that are not plain are left out)."""
-    plain = {}
-    for name, value in (values or {}).items():
-        with contextlib.suppress(TypeError):
-            plain[str(name)] = _plain(value)
-    return plain
-
 
 def _same_values(saved: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
     """Whether the values saved when the trial started are the trial's (which may since
     have more: those `run_trial` declared)."""
     return all(name in current and current[name] == value for name, value in saved.items())
-
-
-def _loggable(logs: Mapping[str, Any] | None) -> dict[str, float]:
-    """The numeric entries of an epoch's logs, as floats."""
-    found = {}
-    for key, value in (logs or {}).items():
-        with contextlib.suppress(TypeError, ValueError):
-            found[str(key)] = float(value)
-    return found
