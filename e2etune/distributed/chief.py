@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import sys
 import time
 import uuid
@@ -15,6 +17,8 @@ from e2etune.distributed.environment import Distribution
 from e2etune.distributed.service import OracleServicer
 from e2etune.engine.trial import TrialStatus
 from e2etune.protos import service_pb2_grpc
+
+_LOG = logging.getLogger("e2etune")
 
 #: Threads answering calls; the oracle's lock serializes its decisions.
 THREADS = 32
@@ -58,8 +62,51 @@ def start_server(oracle: Any, distribution: Distribution) -> tuple[grpc.Server, 
             "another program) or the address is not one of this host's. Choose a free port "
             "(KERASTUNER_ORACLE_PORT) or this host's address (KERASTUNER_ORACLE_IP), or stop "
             "what holds the port.")
+    warn_if_open(distribution)
     server.start()
     return server, servicer
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an IP address or a name) is this host's loopback only.
+
+    A name other than `localhost` counts as reachable from other hosts: it
+    is not resolved (that could wait on DNS).
+    """
+    host = host.strip().strip("[]")
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(
+            ".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def open_warning(distribution: Distribution) -> str | None:
+    """The warning for a chief that other hosts can reach with neither a token nor TLS.
+
+    None when it listens on loopback only, or has an auth token or TLS. The
+    text names the address and how to protect it, never a secret.
+    """
+    if is_loopback(distribution.host) or distribution.auth_token or distribution.tls_cert:
+        return None
+    return (
+        f"The chief listens on {distribution.address}, which other hosts may reach, with "
+        "neither an auth token nor TLS: anyone who reaches that port can read the search and "
+        "send it trials and results. Set E2ETUNE_AUTH_TOKEN to the same secret on the chief "
+        "and every worker (e.g. from `python -c \"import secrets; "
+        "print(secrets.token_hex(32))\"`, or `e2etune launch --auth-token auto`), and on a "
+        "network you do not trust also E2ETUNE_TLS_CERT and E2ETUNE_TLS_KEY on the chief "
+        "(E2ETUNE_TLS_CA on the workers); or, for a search on this host only, listen on "
+        "127.0.0.1 (KERASTUNER_ORACLE_IP).")
+
+
+def warn_if_open(distribution: Distribution) -> None:
+    """Logs `open_warning(distribution)` when there is one."""
+    warning = open_warning(distribution)
+    if warning is not None:
+        _LOG.warning("%s", warning)
 
 
 def serve(tuner: Any, distribution: Distribution) -> None:

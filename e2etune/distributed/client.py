@@ -6,6 +6,9 @@ storage: it names the search at the handshake (its class and objective,
 which must be the chief's), and answers queries once the search is over,
 from the final trials the chief sent, so `get_best_models()` works after
 the chief has exited.
+
+Pruning is decided on the chief too (`ClientOracle.should_prune`): one
+small call per question, and the chief's pruner with the trials it holds.
 """
 
 from __future__ import annotations
@@ -56,6 +59,11 @@ class _Lease:
 class ClientOracle:
     """The oracle of a worker: every call goes to the chief's oracle.
 
+    The chief's oracle's pruner prunes the trials of every worker: `pruner`
+    stands for it here (None when the chief has none), and the `pruner=`
+    given to the worker's own oracle or tuner is not used (a warning says so
+    when it differs from the chief's).
+
     Args:
         oracle: The oracle the worker's code made (same class and objective as the chief's).
         distribution: Where the chief is, and how to reach it.
@@ -75,8 +83,11 @@ class ClientOracle:
         self._connection = Connection(distribution, self._handshake)
         self._leases: dict[str, _Lease] = {}
         self._mutex = threading.Lock()
+        #: The trials this worker lost to another one (it was taken for dead).
+        self._lost: set[str] = set()
         self._heartbeat: lease.Heartbeat | None = None
         self._best: Trial | None = None
+        self._chief_pruner: ChiefPruner | None = None
         self._final = False
         self._closed = False
         self.heartbeat_interval = oracle.heartbeat_interval
@@ -87,6 +98,7 @@ class ClientOracle:
             self._connection.close()
             raise
         _LIVE.add(self)
+        _note_unused_pruner(getattr(oracle, "pruner", None), self._chief_pruner)
 
     def _handshake(self) -> None:
         answer = self._connection.call("Handshake", service_pb2.HandshakeRequest(
@@ -97,6 +109,7 @@ class ClientOracle:
         self.heartbeat_interval = answer.heartbeat_interval
         self.lease_grace = answer.lease_grace
         self.chief_id = answer.chief_id
+        self._chief_pruner = ChiefPruner(answer.pruner) if answer.pruner else None
 
     def _call(self, method: str, patient: bool = True, **fields: Any) -> Any:
         request = getattr(service_pb2, f"{method}Request")(worker=self._worker, **fields)
@@ -131,6 +144,7 @@ class ClientOracle:
                 return trial
             with self._mutex:
                 self._leases[trial.trial_id] = _Lease(trial, trial.attempts)
+                self._lost.discard(trial.trial_id)
             self._beat_while_running()
             return trial
         return Trial(self.get_space(), status=TrialStatus.STOPPED)
@@ -191,6 +205,8 @@ class ClientOracle:
     def _drop(self, trial_id: str) -> _Lease | None:
         with self._mutex:
             held = self._leases.pop(trial_id, None)
+            if held is not None and held.lost:
+                self._lost.add(trial_id)
             idle = not self._leases
         if idle and self._heartbeat is not None:
             self._heartbeat.stop()
@@ -208,10 +224,39 @@ class ClientOracle:
         for held in leases:
             answer = self._call("Heartbeat", patient=False, trial_id=held.trial.trial_id,
                                 attempt=held.attempt)
-            if not answer.lease_held and not held.lost:
-                held.lost = True
-                _LOG.warning("The chief gave trial %s to another worker (this one was taken for "
-                             "dead); its result will be refused.", held.trial.trial_id)
+            if not answer.lease_held:
+                _note_lost(held)
+
+    def lease_lost(self, trial_id: str) -> bool:
+        """Whether the chief gave trial `trial_id` of this worker to another worker (this one
+        was taken for dead), as the heartbeat last heard; no call is made."""
+        with self._mutex:
+            held = self._leases.get(trial_id)
+            return trial_id in self._lost or (held is not None and held.lost)
+
+    # Pruning.
+
+    @property
+    def pruner(self) -> ChiefPruner | None:
+        """The chief's pruner, which decides for this worker's trials (None: the chief has none)."""
+        return self._chief_pruner
+
+    def should_prune(self, trial_id: str) -> bool:
+        """Whether the chief's pruner says to stop trial `trial_id` of this worker now.
+
+        One small call (`ShouldPrune`): the chief's oracle decides
+        (`Oracle.should_prune`) with the trials it holds, so no trial
+        travels, however large the search. No call, and False, when the
+        chief has no pruner, once the search is over, or for a trial this
+        worker does not run; False too when its lease was given away.
+        """
+        held = self._leases.get(trial_id)
+        if self._final or self._chief_pruner is None or held is None:
+            return False
+        answer = self._call("ShouldPrune", trial_id=trial_id, attempt=held.attempt)
+        if not answer.lease_held:
+            _note_lost(held)
+        return answer.prune
 
     # Queries.
 
@@ -364,6 +409,56 @@ class ClientOracle:
     def __repr__(self) -> str:
         return (f"ClientOracle({type(self._local).__name__}, chief at "
                 f"{self._connection.address}, tuner {self.tuner_id!r})")
+
+
+class ChiefPruner:
+    """Stands on a worker for the chief's pruner, which decides on the chief.
+
+    The tuners only ask whether there is one (`oracle.pruner is not None`)
+    and name it; the question itself goes to the chief
+    (`ClientOracle.should_prune`, which `trial.should_prune()` calls).
+    """
+
+    def __init__(self, name: str) -> None:
+        #: The chief's pruner as its repr names it (`MedianPruner(warmup_steps=0, ...)`).
+        self.name = name
+
+    def prune(self, trial: Trial, others: Any, objective: Any) -> bool:
+        """Refused: the chief's pruner decides on the chief.
+
+        Raises:
+            RuntimeError: always; call `trial.should_prune()` instead.
+        """
+        raise RuntimeError(
+            f"On a worker, the chief's pruner ({self.name}) decides on the chief: call "
+            "`trial.should_prune()` (or `tuner.oracle.should_prune(trial_id)`) instead.")
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _note_lost(held: _Lease) -> None:
+    """Marks `held` as given away by the chief (logged once)."""
+    if not held.lost:
+        held.lost = True
+        _LOG.warning("The chief gave trial %s to another worker (this one was taken for "
+                     "dead); its result will be refused.", held.trial.trial_id)
+
+
+def _note_unused_pruner(own: Any, chief: ChiefPruner | None) -> None:
+    """Warns when the worker's own `pruner=` differs from the chief's, which is the one used."""
+    if own is None:
+        return
+    try:
+        name = repr(own)
+    except Exception:
+        name = type(own).__name__
+    if chief is not None and name == chief.name:
+        return
+    used = f"the chief's ({chief.name})" if chief is not None else "none (the chief has none)"
+    _LOG.warning("This worker's pruner %s is not used: in a distributed search the chief's "
+                 "oracle prunes every worker's trials, so the pruner is %s. Give the chief "
+                 "the pruner you want.", name, used)
 
 
 def _encoded(values: Any) -> dict[str, e2etune_pb2.Value]:

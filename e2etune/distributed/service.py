@@ -27,13 +27,16 @@ from e2etune.storage import WorkerRecord
 
 _LOG = logging.getLogger("e2etune")
 #: Bumped when a message changes meaning; a worker of another version is refused.
-PROTOCOL_VERSION = 1
+#: 2: the chief decides pruning (`ShouldPrune`) and names its pruner at the handshake.
+PROTOCOL_VERSION = 2
 #: The metadata key naming the error class of a refused call.
 ERROR_KEY = "e2etune-error"
 #: The first and the longest wait the chief asks of a worker it has no trial for, in seconds.
 FIRST_RETRY, MAX_RETRY = 0.02, 1.0
 #: How many answers to `EnqueueTrial` the chief keeps per worker, for requests sent again.
 ENQUEUED_KEPT = 1024
+#: The longest name of the chief's pruner sent at the handshake, in characters.
+PRUNER_NAME_CHARS = 500
 
 
 class Refusal(Exception):
@@ -203,7 +206,7 @@ class OracleServicer(service_pb2_grpc.OracleServiceServicer):
             protocol_version=PROTOCOL_VERSION, oracle_class=type(oracle).__name__,
             objectives=oracle._objective_protos, max_trials=oracle.max_trials,
             heartbeat_interval=oracle.heartbeat_interval, lease_grace=oracle.lease_grace,
-            chief_id=self.chief_id)
+            chief_id=self.chief_id, pruner=_pruner_name(oracle))
 
     @_answer
     def CreateTrial(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -282,6 +285,22 @@ class OracleServicer(service_pb2_grpc.OracleServiceServicer):
         return service_pb2.HeartbeatResponse(lease_held=held)
 
     @_answer
+    def ShouldPrune(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """The chief's pruner decides, with the trials the chief holds: none travels.
+
+        A worker that no longer holds the trial's lease (under `attempt`) is
+        told so, and to go on: its results will be refused anyway.
+        """
+        session = self._session(request.worker)
+        oracle = self.oracle
+        with oracle._lock:
+            oracle._refresh()
+            if not self._holds(session, oracle.trials.get(request.trial_id), request.attempt):
+                return service_pb2.ShouldPruneResponse(prune=False, lease_held=False)
+            return service_pb2.ShouldPruneResponse(
+                prune=oracle.should_prune(request.trial_id), lease_held=True)
+
+    @_answer
     def GetTrial(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._session(request.worker)
         with self.oracle._lock:
@@ -346,6 +365,20 @@ class OracleServicer(service_pb2_grpc.OracleServiceServicer):
         oracle._put_remote_worker(None, session.token)
         session.left = True
         return service_pb2.LeaveResponse()
+
+
+def _pruner_name(oracle: Any) -> str:
+    """The repr of `oracle`'s pruner, for the workers' messages; empty without one."""
+    pruner = getattr(oracle, "pruner", None)
+    if pruner is None:
+        return ""
+    try:
+        name = repr(pruner)
+    except Exception:  # a custom pruner's repr must not keep workers out
+        name = type(pruner).__name__
+    if len(name) > PRUNER_NAME_CHARS:
+        name = name[:PRUNER_NAME_CHARS - 3] + "..."
+    return name
 
 
 def _received_values(protos: Mapping[str, e2etune_pb2.Value]) -> dict[str, Any]:

@@ -286,6 +286,8 @@ def _classes() -> tuple[type, type, type, type]:
             self.trial_dir = trial_dir
             self.whole_model = whole_model
             self.whole_model_error: str | None = None
+            #: Set when the trial was given to another worker: nothing more is saved.
+            self.abandoned = False
             #: The best value of the trial's finished runs, None before any.
             self.best_value: float | None = None
             self._run_best: float | None = None
@@ -332,6 +334,8 @@ def _classes() -> tuple[type, type, type, type]:
             return a < b if direction == "min" else a > b
 
         def _save(self, weights: list | None) -> None:
+            if self.abandoned:
+                return
             model = self.model
             final = None
             if weights is not None:

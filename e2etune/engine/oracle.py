@@ -465,6 +465,27 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
             return trial.status
 
     @_synchronized
+    def should_prune(self, trial_id: str) -> bool:
+        """Whether `self.pruner` says to stop running trial `trial_id` now (False without one).
+
+        Reads what the other workers wrote, then asks the pruner with the
+        values the trial reported (as stored) and every other trial of the
+        search. `Trial.should_prune` calls it; in a distributed search the
+        chief answers each worker's question with it, so no trial travels.
+
+        Raises:
+            KeyError: for a trial this search does not have.
+        """
+        if self.pruner is None:
+            return False
+        self._refresh()
+        if self._unknown_after_overwrite(trial_id, "pruning question"):
+            return False
+        current = self.get_trial(trial_id)
+        others = [t for t in self.trials.values() if t.trial_id != trial_id]
+        return bool(self.pruner.prune(current, others, self.objective))
+
+    @_synchronized
     def end_trial(self, trial: Trial | str, status: str | None = None) -> None:
         """Records the end of a trial: scores it, retries it or counts its failure.
 
@@ -562,15 +583,29 @@ class Oracle(_search_sync.SearchSync, abc.ABC):
         The caller may have changed the cached trial already (its status, say):
         the next transaction reads it again from the storage.
         """
-        holder = self._holders.get(trial.trial_id)
-        if trial.trial_id in self._lost or (
-                trial.trial_id in self._running and holder not in (None, self._token)):
+        if self._lost_to_another(trial.trial_id):
             _LOG.warning(
                 "Refused the %s of trial %s: this worker lost the trial's lease (it was taken "
                 "for dead), and the trial was queued again.", what, trial.trial_id)
             self._stale = True
             return True
         return False
+
+    def _lost_to_another(self, trial_id: str) -> bool:
+        holder = self._holders.get(trial_id)
+        return trial_id in self._lost or (
+            trial_id in self._running and holder not in (None, self._token))
+
+    @_synchronized
+    def lease_lost(self, trial_id: str) -> bool:
+        """Whether this worker lost the lease of its running trial `trial_id`: it was taken
+        for dead, and the trial given to another worker (its results are refused).
+
+        Reads what changed in the storage since the last read. The Keras tuner
+        asks at each epoch's end, and stops training a lost trial.
+        """
+        self._refresh()
+        return self._lost_to_another(trial_id)
 
     def _unknown_after_overwrite(self, trial_id: str, what: str) -> bool:
         """Whether `trial_id` vanished because another process overwrote the search (logged)."""

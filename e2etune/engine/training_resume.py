@@ -33,6 +33,10 @@ from e2etune.engine.training_state import EpochArrays, ResumePoint
 _LOG = logging.getLogger("e2etune")
 
 
+class LeaseLost(RuntimeError):
+    """This worker's trial was given to another worker while it trained: its run stops."""
+
+
 def _optimizer_of(model: Any, optimizer: Any) -> Any:
     return optimizer if optimizer is not None else getattr(model, "optimizer", None)
 
@@ -227,9 +231,15 @@ def _state_class() -> type:
                       point.initial_epoch)
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            checkpoint, in_fit = self.run.checkpoint, self._in_fit
+            if self.run.lease_lost():
+                checkpoint.abandoned = True  # the trial's files are the new holder's now
+                raise LeaseLost(
+                    f"Trial {self.run.trial.trial_id} was given to another worker while this one "
+                    f"trained it (this one was taken for dead): training stopped at epoch "
+                    f"{epoch}, and nothing of it is saved.")
             if getattr(self, "_model", None) is None or self._cannot_save:
                 return  # a custom loop that set no model, or a model without weights to save
-            checkpoint, in_fit = self.run.checkpoint, self._in_fit
             try:
                 arrays = capture(self.model, self.run.optimizer)
             except Exception as error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import uuid
 from typing import Any, Mapping
@@ -218,19 +217,13 @@ class Trial:
         trials of the search reported (every worker's). When it answers True,
         stop training: raise `e2etune.errors.TrialPruned`, or return, and
         the trial ends PRUNED with its last reported value as its score.
+
+        The oracle decides (`Oracle.should_prune`): on a worker of a
+        distributed search, the chief's oracle, with the chief's pruner. Once
+        it said yes, the answer stays yes for this run (without asking again).
         """
         oracle = self._running_oracle("ask whether to prune")
-        pruner = getattr(oracle, "pruner", None)
-        if pruner is None:
-            return False
-        with getattr(oracle, "_lock", contextlib.nullcontext()):
-            refresh = getattr(oracle, "_refresh", None)
-            if refresh is not None:
-                refresh()
-            trials = oracle.trials
-            current = trials.get(self.trial_id, self)
-            others = [t for t in list(trials.values()) if t.trial_id != self.trial_id]
-        if bool(pruner.prune(current, others, oracle.objective)):
+        if not self._prune_requested and oracle.should_prune(self.trial_id):
             self._prune_requested = True
         return self._prune_requested
 

@@ -57,6 +57,12 @@ class TrialRun:
             return self.checkpoint.best_value
         return self.progress.best_value
 
+    def lease_lost(self) -> bool:
+        """Whether the oracle gave the trial to another worker (this one was taken for dead):
+        its training is then stopped, and nothing of it saved."""
+        check = getattr(self.trial._oracle, "lease_lost", None)
+        return bool(check is not None and check(self.trial.trial_id))
+
     def finished(self, execution: int) -> tuple[bool, Any]:
         """`(True, result)` when `execution` finished before a crash; else starts it."""
         done, result = self.progress.result_of(execution)

@@ -64,6 +64,11 @@ class OracleServiceStub:
                 request_serializer=service__pb2.HeartbeatRequest.SerializeToString,
                 response_deserializer=service__pb2.HeartbeatResponse.FromString,
                 _registered_method=True)
+        self.ShouldPrune = channel.unary_unary(
+                '/e2etune.OracleService/ShouldPrune',
+                request_serializer=service__pb2.ShouldPruneRequest.SerializeToString,
+                response_deserializer=service__pb2.ShouldPruneResponse.FromString,
+                _registered_method=True)
         self.GetTrial = channel.unary_unary(
                 '/e2etune.OracleService/GetTrial',
                 request_serializer=service__pb2.GetTrialRequest.SerializeToString,
@@ -135,6 +140,12 @@ class OracleServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Heartbeat(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShouldPrune(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -214,6 +225,11 @@ def add_OracleServiceServicer_to_server(servicer, server):
                     servicer.Heartbeat,
                     request_deserializer=service__pb2.HeartbeatRequest.FromString,
                     response_serializer=service__pb2.HeartbeatResponse.SerializeToString,
+            ),
+            'ShouldPrune': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShouldPrune,
+                    request_deserializer=service__pb2.ShouldPruneRequest.FromString,
+                    response_serializer=service__pb2.ShouldPruneResponse.SerializeToString,
             ),
             'GetTrial': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTrial,
@@ -413,6 +429,33 @@ class OracleService:
             '/e2etune.OracleService/Heartbeat',
             service__pb2.HeartbeatRequest.SerializeToString,
             service__pb2.HeartbeatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShouldPrune(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/e2etune.OracleService/ShouldPrune',
+            service__pb2.ShouldPruneRequest.SerializeToString,
+            service__pb2.ShouldPruneResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -105,3 +105,28 @@ def test_a_killed_process_not_yet_reaped_by_its_parent_is_gone():
         assert lease.is_gone(record, now)
     finally:
         process.wait()
+
+
+def test_a_worker_knows_when_its_trial_was_given_to_another(tmp_path):
+    from e2etune.engine.hyperparameters import HyperParameters
+    from e2etune.engine.trial import TrialStatus
+    from e2etune.oracles import RandomSearchOracle
+
+    def make_oracle():
+        hp = HyperParameters()
+        hp.Int("x", 0, 9)
+        oracle = RandomSearchOracle(objective="loss", max_trials=3, hyperparameters=hp, seed=1)
+        oracle._set_project_dir(str(tmp_path), "p")
+        return oracle
+
+    first = make_oracle()
+    trial = first.create_trial("first")
+    assert trial.status == TrialStatus.RUNNING and not first.lease_lost(trial.trial_id)
+    # A new oracle of this process takes the project over, and the running trial with it.
+    second = make_oracle()
+    taken = second.create_trial("second")
+    assert taken.trial_id == trial.trial_id
+    assert first.lease_lost(trial.trial_id)
+    assert not second.lease_lost(trial.trial_id)
+    second.close()
+    first.close()
