@@ -84,16 +84,18 @@ def is_loopback(host: str) -> bool:
 
 
 def open_warning(distribution: Distribution) -> str | None:
-    """The warning for a chief that other hosts can reach with neither a token nor TLS.
+    """The warning for a chief that other hosts can reach without an auth token.
 
-    None when it listens on loopback only, or has an auth token or TLS. The
-    text names the address and how to protect it, never a secret.
+    None when it listens on loopback only, or has an auth token. TLS alone
+    does not silence it: it encrypts, but lets anyone who reaches the port
+    in. The text names the address and how to protect it, never a secret.
     """
-    if is_loopback(distribution.host) or distribution.auth_token or distribution.tls_cert:
+    if is_loopback(distribution.host) or distribution.auth_token:
         return None
+    tls = " (TLS encrypts the traffic, but lets anyone in)" if distribution.tls_cert else ""
     return (
-        f"The chief listens on {distribution.address}, which other hosts may reach, with "
-        "neither an auth token nor TLS: anyone who reaches that port can read the search and "
+        f"The chief listens on {distribution.address}, which other hosts may reach, without "
+        f"an auth token{tls}: anyone who reaches that port can read the search and "
         "send it trials and results. Set E2ETUNE_AUTH_TOKEN to the same secret on the chief "
         "and every worker (e.g. from `python -c \"import secrets; "
         "print(secrets.token_hex(32))\"`, or `e2etune launch --auth-token auto`), and on a "

@@ -159,6 +159,8 @@ class ClientOracle:
                                 known_values=held.known_values if held else 0)
         except LeaseLostError as error:
             _LOG.warning("%s", error)
+            if held is not None:
+                _note_lost(held)
             return TrialStatus.STOPPED
         if held is not None:
             held.known_values = answer.known_values
@@ -182,6 +184,8 @@ class ClientOracle:
                                 attempt=held.attempt if held else -1)
         except LeaseLostError as error:
             _LOG.warning("%s", error)
+            if held is not None:
+                _note_lost(held)  # recorded by `_drop`: the trial's files are not this worker's
             return
         except errors.FatalError:
             self._drop(trial.trial_id)
@@ -250,7 +254,8 @@ class ClientOracle:
         chief has no pruner, once the search is over, or for a trial this
         worker does not run; False too when its lease was given away.
         """
-        held = self._leases.get(trial_id)
+        with self._mutex:
+            held = self._leases.get(trial_id)
         if self._final or self._chief_pruner is None or held is None:
             return False
         answer = self._call("ShouldPrune", trial_id=trial_id, attempt=held.attempt)

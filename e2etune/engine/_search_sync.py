@@ -489,6 +489,7 @@ class SearchSync:
                     or trial_id not in self._retry_queue or trial.attempts + 1 != attempt):
                 return False
             self._retry_queue.remove(trial_id)
+            self._lost.discard(trial_id)
             trial.status, trial.attempts = TrialStatus.RUNNING, attempt
             trial.crashes = max(trial.crashes - 1, 0)
             self._holders[trial_id] = self._token

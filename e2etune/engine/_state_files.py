@@ -46,9 +46,12 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, (bool, str)) or value is None:
         return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
     if hasattr(value, "__float__"):
-        as_float = float(value)
-        return int(as_float) if isinstance(value, (int, np.integer)) else as_float
+        return float(value)
     raise TypeError(f"cannot save {value!r} of type {type(value).__name__}")
 
 

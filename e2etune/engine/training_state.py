@@ -155,7 +155,10 @@ class TrialProgress:
                 saved = None  # a retry after an error, or another search's trial
             if saved is None:
                 discard(trial_dir)
-        return cls(trial_dir, attempt, values, saved)
+        progress = cls(trial_dir, attempt, values, saved)
+        if saved is not None:
+            progress._write_state()  # this worker's now: a worker it took over from stops
+        return progress
 
     @property
     def resuming(self) -> bool:

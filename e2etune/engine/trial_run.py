@@ -93,8 +93,20 @@ class TrialRun:
         return point.initial_epoch
 
     def save(self, model: Any, epoch: int, logs: Any = None, optimizer: Any = None) -> None:
-        """`Trial.save_training`: saves the end of `epoch` of a custom training loop."""
+        """`Trial.save_training`: saves the end of `epoch` of a custom training loop.
+
+        Raises:
+            LeaseLost: when the trial was given to another worker (stop training it).
+        """
         from e2etune.engine import training_resume
+
+        if self.lease_lost():
+            if self.checkpoint is not None:
+                self.checkpoint.abandoned = True
+            raise training_resume.LeaseLost(
+                f"Trial {self.trial.trial_id} was given to another worker while this one "
+                f"trained it (this one was taken for dead): stop at epoch {epoch}; nothing "
+                "of it is saved.")
 
         arrays = training_resume.capture(model, optimizer or self.optimizer)
         self.progress.save_epoch(epoch, logs, arrays, best_value=self.best_value(),

@@ -1,4 +1,4 @@
-"""The warning of a chief that other hosts can reach with neither an auth token nor TLS."""
+"""The warning of a chief that other hosts can reach without an auth token."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_loopback_addresses(host):
 @pytest.mark.parametrize("host, address", [("0.0.0.0", "0.0.0.0:8000"), ("::", "[::]:8000"),
                                            ("10.1.2.3", "10.1.2.3:8000"),
                                            ("chief.cluster", "chief.cluster:8000")])
-def test_an_open_address_without_token_or_tls_is_named_with_the_fix(host, address):
+def test_an_open_address_without_a_token_is_named_with_the_fix(host, address):
     assert not chief.is_loopback(host)
     warning = chief.open_warning(Distribution("chief", host, 8000))
     assert warning is not None and address in warning
@@ -35,10 +35,15 @@ def test_an_open_address_without_token_or_tls_is_named_with_the_fix(host, addres
         assert variable in warning
 
 
+def test_tls_without_a_token_still_warns_that_anyone_gets_in():
+    warning = chief.open_warning(Distribution("chief", "0.0.0.0", 8000, tls_cert="chief.pem",
+                                              tls_key="chief.key"))
+    assert warning is not None and "lets anyone in" in warning
+
+
 @pytest.mark.parametrize("settings", [{"auth_token": SECRET},
-                                      {"tls_cert": "chief.pem", "tls_key": "chief.key"},
                                       {"auth_token": SECRET, "tls_cert": "c", "tls_key": "k"}])
-def test_a_token_or_tls_protects_an_open_address(settings, caplog):
+def test_a_token_protects_an_open_address(settings, caplog):
     caplog.set_level(logging.WARNING, logger="e2etune")
     distribution = Distribution("chief", "0.0.0.0", 8000, **settings)
     assert chief.open_warning(distribution) is None
@@ -50,7 +55,7 @@ def test_the_warning_is_logged_once(caplog):
     caplog.set_level(logging.WARNING, logger="e2etune")
     chief.warn_if_open(Distribution("chief", "0.0.0.0", 8000))
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
-    assert "0.0.0.0:8000" in caplog.text and "neither an auth token nor TLS" in caplog.text
+    assert "0.0.0.0:8000" in caplog.text and "without an auth token" in caplog.text
 
 
 def serve_briefly(distribution: Distribution, tmp_path) -> None:
@@ -66,7 +71,7 @@ def serve_briefly(distribution: Distribution, tmp_path) -> None:
 def test_a_chief_on_loopback_does_not_warn(tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="e2etune")
     serve_briefly(Distribution("chief", "127.0.0.1", free_port()), tmp_path)
-    assert "neither an auth token nor TLS" not in caplog.text
+    assert "without an auth token" not in caplog.text
 
 
 def test_a_chief_taken_for_open_warns_when_it_starts(tmp_path, caplog, monkeypatch):
