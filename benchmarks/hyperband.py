@@ -59,6 +59,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import e2etune  # noqa: E402
+from e2etune.engine.trial import TrialStatus  # noqa: E402
 
 FEATURES = 20
 BATCH_SIZE = 64
@@ -116,12 +117,14 @@ def build_model(hp: Any) -> keras.Model:
 
 
 class Run:
-    """One search's outcome: best validation and test accuracy, epochs, seconds."""
+    """One search's outcome: best validation and test accuracy, epochs, trials pruned, seconds."""
 
-    def __init__(self, best_val: float, test: float, epochs: int, seconds: float) -> None:
+    def __init__(self, best_val: float, test: float, epochs: int, pruned: int,
+                 seconds: float) -> None:
         self.best_val = best_val
         self.test = test
         self.epochs = epochs
+        self.pruned = pruned
         self.seconds = seconds
 
 
@@ -138,13 +141,14 @@ def run_search(make_tuner: Callable[[str], Any], task: dict, seed: int, **search
                      callbacks=[EpochCounter()], verbose=0, **search_kwargs)
         seconds = time.perf_counter() - start
         epochs = EPOCHS_TRAINED
+        pruned = sum(t.status == TrialStatus.PRUNED for t in tuner.oracle.trials.values())
         best_val = tuner.oracle.get_best_trials(1)[0].score
         best_model = tuner.get_best_models(1)[0]
         test = best_model.evaluate(*task["test"], batch_size=512, verbose=0, return_dict=True)
         del tuner, best_model
     keras.backend.clear_session()
     gc.collect()
-    return Run(best_val, test["accuracy"], epochs, seconds)
+    return Run(best_val, test["accuracy"], epochs, pruned, seconds)
 
 
 def hyperband_schedule(args: argparse.Namespace) -> tuple[int, str]:

@@ -31,12 +31,9 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import statistics
 import sys
-import tempfile
-import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -47,56 +44,20 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 import keras
 
 import e2etune
-from e2etune.engine.trial import TrialStatus
 from e2etune.pruners import MedianPruner
 
-from hyperband import build_model, configure_threads, make_task  # noqa: E402  (the same task, model, threads)
-BATCH_SIZE = 64
-
-#: Epochs trained since the last reset: the tuner deep-copies the user's
-#: callbacks for every run, so the count lives here, not on the callback.
-EPOCHS_TRAINED = 0
-
-
-class EpochCounter(keras.callbacks.Callback):
-    """Adds every epoch that ends to the module-level `EPOCHS_TRAINED`."""
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        global EPOCHS_TRAINED
-        EPOCHS_TRAINED += 1
-
-
-class Run:
-    """One search's outcome."""
-
-    def __init__(self, best_val: float, test: float, epochs: int, pruned: int,
-                 seconds: float) -> None:
-        self.best_val, self.test, self.epochs = best_val, test, epochs
-        self.pruned, self.seconds = pruned, seconds
+import hyperband  # noqa: E402  (the same task, model, threads, search and measures)
+from hyperband import BATCH_SIZE, Run, build_model, configure_threads, make_task  # noqa: E402
 
 
 def run_search(args: argparse.Namespace, task: dict, seed: int, pruner: Any) -> Run:
-    """A `RandomSearch` in a temporary directory, searched and measured."""
-    global EPOCHS_TRAINED
-    keras.utils.set_random_seed(seed)
-    with tempfile.TemporaryDirectory() as directory:
-        EPOCHS_TRAINED = 0
-        start = time.perf_counter()
-        tuner = e2etune.RandomSearch(
+    """A `RandomSearch` in a temporary directory, searched and measured (`hyperband.run_search`)."""
+    def make_tuner(directory: str) -> e2etune.RandomSearch:
+        return e2etune.RandomSearch(
             build_model, objective="val_accuracy", max_trials=args.trials, seed=seed,
             pruner=pruner, directory=directory, project_name="search", overwrite=True)
-        tuner.search(*task["train"], validation_data=task["val"], epochs=args.epochs,
-                     batch_size=BATCH_SIZE, callbacks=[EpochCounter()], verbose=0)
-        seconds = time.perf_counter() - start
-        trials = tuner.oracle.trials.values()
-        pruned = sum(t.status == TrialStatus.PRUNED for t in trials)
-        best_val = tuner.oracle.get_best_trials(1)[0].score
-        best_model = tuner.get_best_models(1)[0]
-        test = best_model.evaluate(*task["test"], batch_size=512, verbose=0, return_dict=True)
-        del tuner, best_model
-    keras.backend.clear_session()
-    gc.collect()
-    return Run(best_val, test["accuracy"], EPOCHS_TRAINED, pruned, seconds)
+
+    return hyperband.run_search(make_tuner, task, seed, epochs=args.epochs)
 
 
 def spread(values: list[float], fmt: str) -> str:
