@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+from worker_log import wait_for_first_start
+
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 NODE = HERE / "_node.py"
@@ -76,14 +78,7 @@ class Cluster:
 
     def wait_for_start(self, timeout: float = 60) -> tuple[str, int]:
         """The first trial a worker started, and that worker's process id."""
-        log = pathlib.Path(self.config["log"])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if log.exists() and log.read_text():
-                _, trial_id, pid = log.read_text().splitlines()[0].split()
-                return trial_id, int(pid)
-            time.sleep(0.02)
-        raise AssertionError("no worker started a trial")
+        return wait_for_first_start(self.config["log"], timeout)
 
     def saved_trials(self) -> dict:
         """The chief's saved trials, read from its storage."""

@@ -21,6 +21,7 @@ import time
 import pytest
 
 from e2etune.engine.trial import TrialStatus
+from worker_log import wait_for_first_start
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -145,14 +146,7 @@ def test_hyperband_in_four_processes_fills_its_rounds(tmp_path, storage):
 
 def _wait_for_start(config: dict, timeout: float = 60) -> tuple[str, int]:
     """The first trial a worker started, and that worker's process id."""
-    log = pathlib.Path(config["log"])
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if log.exists() and log.read_text():
-            _, trial_id, pid = log.read_text().splitlines()[0].split()
-            return trial_id, int(pid)
-        time.sleep(0.02)
-    raise AssertionError("no worker started a trial")
+    return wait_for_first_start(config["log"], timeout)
 
 
 def test_a_killed_workers_trial_runs_again_at_once_and_the_search_completes(tmp_path, storage):
