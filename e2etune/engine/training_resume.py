@@ -232,12 +232,7 @@ def _state_class() -> type:
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             checkpoint, in_fit = self.run.checkpoint, self._in_fit
-            if self.run.lease_lost():
-                checkpoint.abandoned = True  # the trial's files are the new holder's now
-                raise LeaseLost(
-                    f"Trial {self.run.trial.trial_id} was given to another worker while this one "
-                    f"trained it (this one was taken for dead): training stopped at epoch "
-                    f"{epoch}, and nothing of it is saved.")
+            self.run.stop_if_lost(epoch)
             if getattr(self, "_model", None) is None or self._cannot_save:
                 return  # a custom loop that set no model, or a model without weights to save
             try:

@@ -247,12 +247,10 @@ class TrialProgress:
         state = self._state
         fit = max(self._fits - 1, 0)
         if state["execution"] != self._execution:
-            state.update(execution=self._execution, fits=[], fit=-1)
-        if state["fit"] != fit:
-            state.update(fit=fit, epochs=[], history={}, file=None, run_best=None,
-                         run_best_file=None)
-        if state["epochs"] and epoch <= state["epochs"][-1]:  # this `fit` went back: start over
-            state.update(epochs=[], history={}, run_best_file=None)
+            state.update(execution=self._execution, fits=[])
+            self._new_run(fit)
+        elif state["fit"] != fit or state["epochs"] and epoch <= state["epochs"][-1]:
+            self._new_run(fit)  # a new `fit`, or one that went back: it starts over
         name = f"{self._execution}-{fit}-{epoch}.npz"
         os.makedirs(self.folder, exist_ok=True)
         write_atomically(os.path.join(self.folder, name), lambda file: save_arrays(file, arrays))
@@ -277,9 +275,14 @@ class TrialProgress:
         state = self._state
         del state["finished"][self._execution:]
         state["finished"].append(encode_result(result))
-        state.update(execution=self._execution + 1, fits=[], fit=0, epochs=[], history={},
-                     file=None, best_value=best_value, run_best=None, run_best_file=None)
+        state.update(execution=self._execution + 1, fits=[], best_value=best_value)
+        self._new_run(0)
         self._write_state()
+
+    def _new_run(self, fit: int) -> None:
+        """Forgets the saved run of the execution in progress: `fit` starts afresh."""
+        self._state.update(fit=fit, epochs=[], history={}, file=None, run_best=None,
+                           run_best_file=None)
 
     def discard(self) -> None:
         """Deletes the saved progress once the trial has ended, unless another worker took

@@ -57,11 +57,24 @@ class TrialRun:
             return self.checkpoint.best_value
         return self.progress.best_value
 
-    def lease_lost(self) -> bool:
-        """Whether the oracle gave the trial to another worker (this one was taken for dead):
-        its training is then stopped, and nothing of it saved."""
-        check = getattr(self.trial._oracle, "lease_lost", None)
-        return bool(check is not None and check(self.trial.trial_id))
+    def stop_if_lost(self, epoch: int) -> None:
+        """Stops the run at the end of `epoch` when the oracle gave the trial to another
+        worker (this one was taken for dead): nothing more of it is saved.
+
+        Raises:
+            LeaseLost: when the trial was given away.
+        """
+        oracle = self.trial._oracle  # None for a `run_trial` called outside a search
+        if oracle is None or not oracle.lease_lost(self.trial.trial_id):
+            return
+        from e2etune.engine import training_resume
+
+        if self.checkpoint is not None:
+            self.checkpoint.abandoned = True  # the trial's files are the new holder's now
+        raise training_resume.LeaseLost(
+            f"Trial {self.trial.trial_id} was given to another worker while this one trained "
+            f"it (this one was taken for dead): training stopped at epoch {epoch}, and "
+            "nothing of it is saved.")
 
     def finished(self, execution: int) -> tuple[bool, Any]:
         """`(True, result)` when `execution` finished before a crash; else starts it."""
@@ -100,13 +113,7 @@ class TrialRun:
         """
         from e2etune.engine import training_resume
 
-        if self.lease_lost():
-            if self.checkpoint is not None:
-                self.checkpoint.abandoned = True
-            raise training_resume.LeaseLost(
-                f"Trial {self.trial.trial_id} was given to another worker while this one "
-                f"trained it (this one was taken for dead): stop at epoch {epoch}; nothing "
-                "of it is saved.")
+        self.stop_if_lost(epoch)
 
         arrays = training_resume.capture(model, optimizer or self.optimizer)
         self.progress.save_epoch(epoch, logs, arrays, best_value=self.best_value(),

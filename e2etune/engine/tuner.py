@@ -344,8 +344,7 @@ class Tuner(BaseTuner):
         """Called after each trial; reports it to the oracle (call `super()` when overriding)."""
         super().on_trial_end(trial)
         progress = self._progress.pop(trial.trial_id, None)
-        lost = getattr(self.oracle, "lease_lost", None)
-        if progress is not None and not (lost is not None and lost(trial.trial_id)):
+        if progress is not None and not self.oracle.lease_lost(trial.trial_id):
             progress.discard()  # a trial given to another worker keeps its state for it
 
     def _note_checkpoint(self, checkpoint: Any) -> None:
